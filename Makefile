@@ -1,0 +1,49 @@
+# Kairos — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.kairos-installed
+PROTO_SRC := $(wildcard protos/kairos/v1/*.proto)
+
+.PHONY: help install system-deps protos test test-unit lint format bench clean
+
+help:  ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: $(STAMP) protos  ## create .venv, install torch==2.13.0 first, then the pinned dependency set (idempotent)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip==25.3
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+system-deps:  ## install missing system packages the tests use (redis-server, promtool, openssl)
+	./scripts/system-deps.sh
+
+protos: $(STAMP)  ## regenerate gRPC stubs from protos/ into kairos/v1/
+	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTO_SRC)
+
+test: install system-deps  ## the whole suite: unit + integration against real servers
+	$(PY) -m pytest -q -rs
+
+test-unit: install  ## fast tests only
+	$(PY) -m pytest -q -m "not integration"
+
+lint: install  ## ruff lint + format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: install  ## benchmarks; figures printed and written under reports/bench/
+	$(PY) -m bench.user_state_bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info kairos/v1/*_pb2*.py kairos/v1/*_pb2.pyi

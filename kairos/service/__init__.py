@@ -1,0 +1,1 @@
+"""Service plumbing shared by every Kairos gRPC server and client, one concern per module."""

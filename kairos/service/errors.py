@@ -1,0 +1,56 @@
+"""Domain errors and their mapping to gRPC status codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from kairos.service.interceptors import UnaryBehavior, wrap_unary_unary
+
+log = logging.getLogger(__name__)
+
+
+class InvalidArgument(ValueError):
+    """Bad input. The message always starts with the offending field, e.g. 'events[3].timestamp_ms: ...'."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class Unavailable(RuntimeError):
+    """A dependency is down; the caller may retry later."""
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns InvalidArgument into INVALID_ARGUMENT, Unavailable into UNAVAILABLE and logs unexpected errors."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+
+        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
+            async def mapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behavior(request, context)
+                except InvalidArgument as exc:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                except Unavailable as exc:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+                except grpc.aio.AbortError:
+                    raise
+                except Exception:
+                    log.exception("unhandled error", extra={"method": method})
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+            return mapped
+
+        return wrap_unary_unary(handler, wrap)

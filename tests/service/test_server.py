@@ -1,0 +1,133 @@
+"""KairosServer plumbing over real gRPC on loopback: health, reflection, metrics, errors, limits, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from prometheus_client.parser import text_string_to_metric_families
+
+from kairos.v1 import events_pb2, user_state_pb2, user_state_pb2_grpc
+from tests.service.conftest import SERVICE
+
+pytestmark = pytest.mark.integration
+
+
+def slow_get(ms: int, user: str = "u") -> user_state_pb2.GetSequenceRequest:
+    return user_state_pb2.GetSequenceRequest(user_id=user, filter=user_state_pb2.SequenceFilter(limit=ms))
+
+
+async def test_health_reports_serving_for_server_and_service(make_server) -> None:
+    server, _ = await make_server()
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in ("", SERVICE):
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=2)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=2)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_reflection_lists_and_describes_services(make_server) -> None:
+    server, _ = await make_server()
+
+    def reflect() -> tuple[list[str], list[str]]:
+        with grpc.insecure_channel(server.address) as channel:
+            db = ProtoReflectionDescriptorDatabase(channel)
+            services = db.get_services()
+            desc = db.FindFileContainingSymbol(SERVICE)
+            return list(services), [m.name for m in desc.service[0].method]
+
+    services, methods = await asyncio.to_thread(reflect)
+    assert {SERVICE, "grpc.health.v1.Health"} <= set(services)
+    assert methods == ["AppendEvents", "GetSequence", "GetSequences", "DeleteUser"]
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+
+
+async def test_metrics_count_calls_by_code_and_time_them(make_server) -> None:
+    server, _ = await make_server()
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = user_state_pb2_grpc.UserStateStub(channel)
+        for _ in range(3):
+            await stub.GetSequence(slow_get(0), timeout=2)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.AppendEvents(user_state_pb2.AppendEventsRequest(), timeout=2)
+    samples = await asyncio.to_thread(scrape, server.metrics_port)
+    labels = lambda method, **extra: tuple(sorted({"service": SERVICE, "method": method, **extra}.items()))  # noqa: E731
+    assert samples[("kairos_rpc_total", labels("GetSequence", code="OK"))] == 3
+    assert samples[("kairos_rpc_total", labels("AppendEvents", code="INVALID_ARGUMENT"))] == 1
+    assert samples[("kairos_rpc_latency_seconds_count", labels("GetSequence"))] == 3
+    assert samples[("kairos_rpc_in_flight", labels("GetSequence"))] == 0
+
+
+async def test_invalid_argument_names_the_field_and_crashes_hide_details(make_server) -> None:
+    server, _ = await make_server()
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = user_state_pb2_grpc.UserStateStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.AppendEvents(user_state_pb2.AppendEventsRequest(), timeout=2)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad.value.details() == "events: at least one event is required"
+        with pytest.raises(grpc.aio.AioRpcError) as crash:
+            await stub.DeleteUser(user_state_pb2.DeleteUserRequest(user_id="u"), timeout=2)
+        assert crash.value.code() == grpc.StatusCode.INTERNAL
+        assert "secret" not in crash.value.details()
+        ok = await stub.AppendEvents(
+            user_state_pb2.AppendEventsRequest(events=[events_pb2.Event(event_id="e", user_id="u")]), timeout=2
+        )
+        assert ok.appended == 1
+
+
+async def test_beyond_concurrency_limit_fails_fast_and_health_still_answers(make_server) -> None:
+    server, servicer = await make_server(max_concurrent_rpcs=2)
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = user_state_pb2_grpc.UserStateStub(channel)
+        slow = [asyncio.ensure_future(stub.GetSequence(slow_get(600), timeout=5)) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        start = time.perf_counter()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GetSequence(slow_get(0), timeout=5)
+        rejected_in = time.perf_counter() - start
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert rejected_in < 0.15, f"rejection took {rejected_in:.3f}s: must not queue"
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        assert [r.sequence.user_id for r in await asyncio.gather(*slow)] == ["u", "u"]
+        await stub.GetSequence(slow_get(0), timeout=2)
+    assert servicer.completed == 3
+
+
+async def test_graceful_stop_drains_in_flight_then_refuses(make_server) -> None:
+    server, servicer = await make_server(shutdown_delay_s=0.3)
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = user_state_pb2_grpc.UserStateStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        in_flight = asyncio.ensure_future(stub.GetSequence(slow_get(700, "drained"), timeout=5))
+        await asyncio.sleep(0.1)
+        stopping = asyncio.ensure_future(server.stop(grace_s=5))
+        await asyncio.sleep(0.05)
+        # During the shutdown delay: NOT_SERVING is reported, yet calls are still answered.
+        status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
+        assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert (await stub.GetSequence(slow_get(0, "late"), timeout=2)).sequence.user_id == "late"
+        await asyncio.sleep(0.35)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetSequence(slow_get(0), timeout=2, wait_for_ready=False)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert (await in_flight).sequence.user_id == "drained"
+        await stopping
+    assert servicer.completed == 2
