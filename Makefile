@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.kairos-installed
 PROTO_SRC := $(wildcard protos/kairos/v1/*.proto)
 
-.PHONY: help install system-deps protos test test-unit lint format bench clean
+.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,20 @@ format: install
 
 bench: install  ## benchmarks; figures printed and written under reports/bench/
 	$(PY) -m bench.user_state_bench
+
+k8s-validate: install system-deps  ## render every kustomization; kubernetes-validate --strict; CRD schemas; promtool
+	$(PY) -m deploy.k8s.validate
+	$(PY) -m deploy.prometheus.check_rules --overlay cpu
+	$(PY) -m deploy.prometheus.check_rules --overlay gpu
+
+RANKER_ADDR ?= 127.0.0.1:50052
+USER_STATE_ADDR ?= 127.0.0.1:50051
+LOAD_USERS ?= 20
+LOAD_SPAWN_RATE ?= 10
+LOAD_TIME ?= 30s
+loadtest: install  ## headless locust against the running suite (make up first): RPS, p50/p95/p99, errors vs SLOs
+	$(PY) -m deploy.load.run --config deploy/load/slo.yaml --ranker $(RANKER_ADDR) --user-state $(USER_STATE_ADDR) \
+		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME)
 
 clean:
 	rm -rf $(VENV) build *.egg-info kairos/v1/*_pb2*.py kairos/v1/*_pb2.pyi

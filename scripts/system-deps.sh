@@ -18,11 +18,8 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's prometheus package starts a server we do not want running.
-  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
-    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || $SUDO pkill -x prometheus || true
-  fi
+  # RUNLEVEL=1 keeps package scripts from starting daemons (Debian's prometheus and redis-server would).
+  $SUDO env RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v kubectl >/dev/null 2>&1 || echo "system-deps: warning: kubectl not found; manifest tests will skip" >&2
 echo "system-deps: ok (redis-server, promtool, openssl present)"

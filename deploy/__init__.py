@@ -1,0 +1,1 @@
+"""Kairos deployment assets: Kubernetes manifests, Prometheus rules and load tests."""

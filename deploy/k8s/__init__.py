@@ -1,0 +1,1 @@
+"""Kustomize base/overlays for Kairos and their offline validation (`python -m deploy.k8s.validate`)."""

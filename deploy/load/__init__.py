@@ -1,0 +1,1 @@
+"""Locust load tests of the Kairos gRPC services and their SLO-checking runner."""

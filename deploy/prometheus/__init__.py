@@ -1,0 +1,1 @@
+"""Prometheus rules checks (promtool) and prometheus-adapter rules for the HPAs."""

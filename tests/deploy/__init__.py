@@ -1,0 +1,1 @@
+"""Tests of the deployment assets: manifests, Prometheus rules and the load-test harness."""
