@@ -1,0 +1,192 @@
+"""User-state benchmark over gRPC on loopback, both stores, server in a subprocess.
+
+    .venv/bin/python -m bench.user_state_bench [--seconds 1.5] [--rounds 3] [--concurrency 8] [--out FILE]
+
+Measures AppendEvents throughput (events/s, batches of 1 and 100, `--concurrency` calls in flight) and
+GetSequences latency (p50/p99, one call at a time, 1 and 64 users holding 50 events each). Each figure is the
+median of `--rounds` repetitions. The embedded store
+runs with its default sync=full (fsync before every acknowledgement); Redis runs with its defaults (no AOF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+from tqdm import tqdm
+
+from kairos.v1 import events_pb2, user_state_pb2, user_state_pb2_grpc
+from tests.support.ports import free_port
+from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
+from tests.support.redis_server import RedisServer
+
+T0 = 1_700_000_000_000
+EVENTS_PER_USER = 50
+USERS = 2_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+@contextmanager
+def served(store: str, workdir: Path) -> Iterator[str]:
+    """Start `python -m user_state serve --store <store>` (and its redis-server); yield its address."""
+    redis_server = RedisServer(workdir / "redis").start() if store == "redis" else None
+    port = free_port()
+    args = ["-m", "user_state", "serve", "--store", store, "--port", str(port), "--metrics-port", "0"]
+    args += ["--data-dir", str(workdir / "data"), "--log-level", "WARNING"]
+    if redis_server is not None:
+        args += ["--redis-url", redis_server.url]
+    proc = ServerProcess(args, workdir / f"{store}.log").start()
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_until(lambda: grpc_serving(address), 60, f"{store} server")
+        yield address
+    finally:
+        proc.terminate()
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def append_requests(prefix: str, batch: int, count: int) -> list[user_state_pb2.AppendEventsRequest]:
+    """`count` ready-made requests of `batch` new events each, spread over 1000 users."""
+    requests = []
+    for r in range(count):
+        events = [
+            events_pb2.Event(
+                event_id=f"{prefix}-{r}-{k}",
+                user_id=f"{prefix}-user-{(r * batch + k) % 1000}",
+                item_id=f"item-{(r * 7 + k) % 5000}",
+                timestamp_ms=T0 + r * batch + k,
+                event_type="click",
+            )
+            for k in range(batch)
+        ]
+        requests.append(user_state_pb2.AppendEventsRequest(events=events))
+    return requests
+
+
+async def append_throughput(stub: user_state_pb2_grpc.UserStateStub, batch: int, seconds: float, concurrency: int):
+    """Events/s appended with `concurrency` calls in flight for about `seconds`."""
+    pool = append_requests(f"b{batch}-{random.randrange(10**9)}", batch, max(200, int(40_000 / batch)))
+    it = iter(pool)
+    done_events = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done_events
+        for request in it:
+            if time.perf_counter() > deadline:
+                return
+            reply = await stub.AppendEvents(request, timeout=10)
+            assert reply.appended == batch, reply
+            done_events += batch
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done_events / (time.perf_counter() - start)
+
+
+async def preload(stub: user_state_pb2_grpc.UserStateStub) -> list[str]:
+    """USERS users with EVENTS_PER_USER events each; returns their ids."""
+    users = [f"reader-{u}" for u in range(USERS)]
+    events = [
+        events_pb2.Event(event_id=f"r{u}-{n}", user_id=users[u], item_id=f"item-{n}", timestamp_ms=T0 + n * 1000)
+        for u in range(USERS)
+        for n in range(EVENTS_PER_USER)
+    ]
+    random.Random(0).shuffle(events)
+    for start in tqdm(range(0, len(events), 500), desc="preload", unit="batch", leave=False):
+        await stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events[start : start + 500]), timeout=30)
+    return users
+
+
+async def read_latencies(stub: user_state_pb2_grpc.UserStateStub, users: list[str], per_call: int, calls: int):
+    """Latency in ms of `calls` sequential GetSequences calls of `per_call` random users."""
+    rng = random.Random(per_call)
+    requests = [user_state_pb2.GetSequencesRequest(user_ids=rng.sample(users, per_call)) for _ in range(calls)]
+    for request in requests[:50]:  # warm-up: connections, caches
+        await stub.GetSequences(request, timeout=5)
+    latencies = []
+    for request in requests:
+        start = time.perf_counter()
+        reply = await stub.GetSequences(request, timeout=5)
+        latencies.append((time.perf_counter() - start) * 1000)
+        assert len(reply.sequences) == per_call and len(reply.sequences[0].events) == EVENTS_PER_USER
+    return latencies
+
+
+async def bench_store(store: str, address: str, seconds: float, concurrency: int, rounds: int) -> dict[str, float]:
+    """Every figure is the median over `rounds` repetitions (the machine may be shared: medians resist bursts)."""
+    results: dict[str, float] = {}
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = user_state_pb2_grpc.UserStateStub(channel)
+        for batch in (1, 100):
+            rates = [await append_throughput(stub, batch, seconds, concurrency) for _ in range(rounds)]
+            results[f"append_events_per_s_batch{batch}_{store}"] = round(statistics.median(rates), 1)
+        users = await preload(stub)
+        for per_call, calls in ((1, 1000), (64, 500)):
+            runs = [await read_latencies(stub, users, per_call, calls) for _ in range(rounds)]
+            p50 = statistics.median(statistics.median(latencies) for latencies in runs)
+            p99 = statistics.median(percentile(latencies, 99) for latencies in runs)
+            results[f"get_sequences_{per_call}_p50_ms_{store}"] = round(p50, 3)
+            results[f"get_sequences_{per_call}_p99_ms_{store}"] = round(p99, 3)
+    return results
+
+
+def table(results: dict[str, float], stores: list[str]) -> str:
+    rows: list[tuple[str, Callable[[str], str]]] = [
+        ("AppendEvents events/s, batch 1", lambda s: f"append_events_per_s_batch1_{s}"),
+        ("AppendEvents events/s, batch 100", lambda s: f"append_events_per_s_batch100_{s}"),
+        ("GetSequences 1 user p50 ms", lambda s: f"get_sequences_1_p50_ms_{s}"),
+        ("GetSequences 1 user p99 ms", lambda s: f"get_sequences_1_p99_ms_{s}"),
+        ("GetSequences 64 users p50 ms", lambda s: f"get_sequences_64_p50_ms_{s}"),
+        ("GetSequences 64 users p99 ms", lambda s: f"get_sequences_64_p99_ms_{s}"),
+    ]
+    lines = [f"{'metric':<34}" + "".join(f"{s:>14}" for s in stores)]
+    lines += [f"{label:<34}" + "".join(f"{results[key(s)]:>14,.3f}" for s in stores) for label, key in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=1.5, help="duration of each append measurement round")
+    p.add_argument("--rounds", type=int, default=3, help="repetitions of every measurement; medians are reported")
+    p.add_argument("--concurrency", type=int, default=8, help="AppendEvents calls in flight")
+    p.add_argument("--stores", nargs="+", default=["embedded", "redis"], choices=["embedded", "redis"])
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench" / "user_state.json")
+    args = p.parse_args(argv)
+    # Context for reading the figures: other work on the machine skews tail latencies.
+    results: dict[str, float] = {
+        "cpu_count": float(os.cpu_count() or 0),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "append_concurrency": float(args.concurrency),
+        "rounds": float(args.rounds),
+    }
+    for store in args.stores:
+        with tempfile.TemporaryDirectory(prefix=f"user-state-bench-{store}-") as tmp, served(store, Path(tmp)) as addr:
+            print(f"benchmarking the {store} store at {addr} ...", file=sys.stderr)
+            results.update(asyncio.run(bench_store(store, addr, args.seconds, args.concurrency, args.rounds)))
+    print(table(results, args.stores))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Kairos user-state service: per-user timestamped interaction sequences over gRPC."""

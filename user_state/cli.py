@@ -1,0 +1,78 @@
+"""Command line: `python -m user_state serve --store embedded|redis [options]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kairos.service.errors import Unavailable
+from kairos.service.logs import configure_logging
+from user_state.settings import UserStateSettings
+
+EXIT_BAD_SETTINGS = 2
+EXIT_START_FAILED = 3
+
+log = logging.getLogger("user_state")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Flags override the YAML file (--config) and KAIROS_USER_STATE_* environment variables."""
+    p = argparse.ArgumentParser(prog="python -m user_state", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gRPC server until SIGTERM/SIGINT")
+    serve.add_argument("--config", type=Path, help="YAML file of settings (keys as in user_state/README.md)")
+    serve.add_argument("--store", choices=["embedded", "redis"])
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--metrics-port", type=int)
+    serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--sync", choices=["full", "normal", "off"])
+    serve.add_argument("--max-events-per-user", type=int)
+    serve.add_argument("--ttl-s", type=float)
+    serve.add_argument("--redis-url")
+    serve.add_argument("--redis-pool-size", type=int)
+    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--log-format", choices=["json", "text"])
+    return p
+
+
+def load_settings(args: argparse.Namespace) -> UserStateSettings:
+    """Settings from defaults < --config file < environment < flags."""
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    return UserStateSettings.load(args.config, **overrides)
+
+
+async def serve(settings: UserStateSettings) -> None:
+    """Open the store and serve until signalled; the store closes after the last call drained."""
+    from user_state.app import build_server
+
+    server, store = await build_server(settings)
+    try:
+        await server.serve_until_signalled()
+    except BaseException:
+        await store.close()
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m user_state` and the `kairos-user-state` console script."""
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except (ValidationError, FileNotFoundError, ValueError) as exc:
+        print(f"user_state: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    configure_logging("user_state", settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings))
+    except (Unavailable, OSError, sqlite3.Error, RuntimeError) as exc:  # grpc reports a busy port as RuntimeError
+        log.error("start-up failed", extra={"store": settings.store, "error": str(exc)})
+        return EXIT_START_FAILED
+    return 0

@@ -1,0 +1,534 @@
+"""The embedded store: a hot in-memory LRU cache over SQLite (WAL mode) on local disk.
+
+Writes go through one writer thread that owns the only write connection. It drains whatever appends are
+queued, applies them in one transaction (group commit), commits with the configured `synchronous` level and
+only then updates the cache and acknowledges. Reads are answered from the cache when the user is hot and from
+a read connection (a WAL snapshot) otherwise.
+
+Cache entries are replaced, never mutated (copy-on-write), so readers on the event loop never see a half-made
+state. A reader that loads a cold user installs it only if no eviction happened meanwhile: an eviction is the
+only way a newer state written by the writer could have left the cache before the stale one arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kairos.service.errors import Unavailable
+from user_state import wire
+from user_state.events import Event
+from user_state.metrics import StoreMetrics
+from user_state.settings import UserStateSettings
+from user_state.store.base import AppendResult, EventStore, SequenceFilter
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "events.sqlite3"
+
+SCHEMA = """
+-- One b-tree clustered by user and time: a user's sequence is one range scan. (user_id, event_id) is unique
+-- by construction: the single writer checks every append against the user's retained ids.
+CREATE TABLE IF NOT EXISTS events (
+    user_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,             -- milliseconds since the Unix epoch
+    seq INTEGER NOT NULL,            -- per-user arrival counter: breaks timestamp ties
+    event_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    PRIMARY KEY (user_id, ts, seq)
+) WITHOUT ROWID;
+-- Last append per user; kept only while a TTL is configured (emptied at start-up otherwise).
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    last_write_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS users_by_last_write ON users (last_write_ms);
+"""
+_SELECT_USER = "SELECT seq, event_id, item_id, ts, domain, event_type FROM events WHERE user_id = ? ORDER BY ts, seq"
+_TRIM = "DELETE FROM events WHERE user_id = ? AND (ts, seq) < (?, ?)"
+_SELECT_LAST_WRITE = "SELECT last_write_ms FROM users WHERE user_id = ?"
+_INSERT = "INSERT INTO events (user_id, ts, seq, event_id, item_id, domain, event_type) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_TOUCH_USER = (
+    "INSERT INTO users (user_id, last_write_ms) VALUES (?, ?) "
+    "ON CONFLICT (user_id) DO UPDATE SET last_write_ms = excluded.last_write_ms"
+)
+
+
+@dataclass(slots=True)
+class _UserState:
+    """One user's retained events, sorted by (timestamp, arrival). Never mutated once in the cache."""
+
+    events: list[Event] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)  # events' timestamps, for bisect
+    seqs: list[int] = field(default_factory=list)  # events' arrival counters
+    ids: set[str] = field(default_factory=set)
+    next_seq: int = 0
+    last_write_ms: int = 0  # 0 = unknown (no TTL was configured when last written)
+    encoded: bytes | None = None  # every event as Sequence.events fields, built on first read
+
+    def copy(self) -> _UserState:
+        return _UserState(
+            list(self.events), list(self.ts), list(self.seqs), set(self.ids), self.next_seq, self.last_write_ms
+        )
+
+    def expired(self, ttl_ms: int | None, now_ms: int) -> bool:
+        return ttl_ms is not None and bool(self.events) and 0 < self.last_write_ms < now_ms - ttl_ms
+
+
+EMPTY = _UserState()
+
+
+@dataclass(slots=True)
+class _Append:
+    events: Sequence[Event]
+    future: asyncio.Future[AppendResult]
+
+
+@dataclass(slots=True)
+class _Delete:
+    user_id: str
+    future: asyncio.Future[int]
+
+
+_STOP = object()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _resolve(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
+    if future.done():  # the caller went away (deadline, cancellation)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def select(state: _UserState, flt: SequenceFilter) -> list[Event]:
+    """The events of `state` that `flt` keeps, oldest first."""
+    events = state.events
+    if not flt.is_plain:
+        lo = bisect.bisect_left(state.ts, flt.since_ms) if flt.since_ms else 0
+        hi = bisect.bisect_left(state.ts, flt.until_ms) if flt.until_ms else len(events)
+        events = events[lo:hi]
+        if flt.domain:
+            events = [e for e in events if e.domain == flt.domain]
+    if flt.limit and len(events) > flt.limit:
+        return events[len(events) - flt.limit :]
+    return events if events is not state.events else list(events)
+
+
+class EmbeddedStore(EventStore):
+    """SQLite-backed store with a hot cache; see the module docstring for the concurrency design."""
+
+    name = "embedded"
+
+    def __init__(self, settings: UserStateSettings, metrics: StoreMetrics | None = None) -> None:
+        self.path = Path(settings.data_dir) / DB_FILE
+        self.sync = settings.sync.upper()
+        self.cap = settings.max_events_per_user
+        self.ttl_ms = int(settings.ttl_s * 1000) if settings.ttl_s is not None else None
+        self.sweep_interval_s = settings.ttl_sweep_interval_s
+        self.cache_capacity = settings.hot_cache_users
+        self.max_group_events = settings.write_batch_max_events
+        self.metrics = metrics or StoreMetrics()
+        self._cache: OrderedDict[str, _UserState] = OrderedDict()
+        self._lock = threading.Lock()
+        self._evictions = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_ready = threading.Event()
+        self._writer_error: BaseException | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="user-state-reader")
+        self._reader_conn: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    # ---------------------------------------------------------------- lifecycle
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA synchronous = {self.sync}")
+        return conn
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = threading.Thread(target=self._writer_main, name="user-state-writer", daemon=True)
+        self._writer.start()
+        await asyncio.to_thread(self._writer_ready.wait)
+        if self._writer_error is not None:
+            raise self._writer_error
+        log.info("embedded store open", extra={"path": str(self.path), "sync": self.sync, "cap": self.cap})
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+        await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
+        self._reader.shutdown(wait=True)
+
+    def _close_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
+    # ---------------------------------------------------------------- public API
+    async def append(self, events: Sequence[Event]) -> AppendResult:
+        self._check_open()
+        assert self._loop is not None
+        future: asyncio.Future[AppendResult] = self._loop.create_future()
+        self._queue.put(_Append(events, future))
+        result = await future
+        self.metrics.appended.labels(self.name).inc(result.appended)
+        self.metrics.duplicates.labels(self.name).inc(result.duplicates)
+        return result
+
+    async def delete_user(self, user_id: str) -> int:
+        self._check_open()
+        assert self._loop is not None
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._queue.put(_Delete(user_id, future))
+        return await future
+
+    async def get_sequences(self, user_ids: Sequence[str], flt: SequenceFilter) -> list[list[Event]]:
+        states = await self._states(user_ids)
+        return [select(states[user_id], flt) for user_id in user_ids]
+
+    async def get_encoded_sequences(self, user_ids: Sequence[str], flt: SequenceFilter) -> list[bytes]:
+        """As the base class, but a user's whole sequence is encoded once and reused until it changes."""
+        states = await self._states(user_ids)
+        out = []
+        for user_id in user_ids:
+            state = states[user_id]
+            if flt.is_plain and (not flt.limit or flt.limit >= len(state.events)):
+                if state.encoded is None:
+                    state.encoded = wire.sequence_events(state.events)
+                out.append(wire.sequence_with_events(user_id, state.encoded))
+            else:
+                out.append(wire.sequence(user_id, select(state, flt)))
+        return out
+
+    async def _states(self, user_ids: Sequence[str]) -> dict[str, _UserState]:
+        """The current state of each user (hot from the cache, else read from disk); expired users are empty."""
+        self._check_open()
+        states: dict[str, _UserState] = {}
+        missing: list[str] = []
+        with self._lock:
+            cache = self._cache
+            for user_id in user_ids:
+                state = cache.get(user_id)
+                if state is None:
+                    missing.append(user_id)
+                else:
+                    cache.move_to_end(user_id)
+                    states[user_id] = state
+        self.metrics.cache_hits.inc(len(user_ids) - len(missing))
+        if missing:
+            self.metrics.cache_misses.inc(len(missing))
+            states.update(await self._load_cold(list(dict.fromkeys(missing))))
+        if self.ttl_ms is not None:
+            now_ms = _now_ms()
+            for user_id, state in states.items():
+                if state.expired(self.ttl_ms, now_ms):
+                    states[user_id] = EMPTY
+        return states
+
+    # ---------------------------------------------------------------- reads of cold users
+    async def _load_cold(self, user_ids: list[str]) -> dict[str, _UserState]:
+        evictions = self._evictions
+        loop = asyncio.get_running_loop()
+        try:
+            loaded = await loop.run_in_executor(self._reader, self._read_users, user_ids)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"embedded store read failed: {exc}") from exc
+        if self.cache_capacity:
+            with self._lock:
+                if self._evictions == evictions:
+                    for user_id, state in loaded.items():
+                        if user_id not in self._cache:
+                            self._cache[user_id] = state
+                    self._evict_locked()
+        return loaded
+
+    def _read_users(self, user_ids: list[str]) -> dict[str, _UserState]:
+        if self._reader_conn is None:
+            self._reader_conn = self._connect()
+        conn = self._reader_conn
+        conn.execute("BEGIN")  # one snapshot for all users
+        try:
+            return {user_id: _load_user(conn, user_id, self.ttl_ms is not None) for user_id in user_ids}
+        finally:
+            conn.execute("COMMIT")
+
+    def _evict_locked(self) -> None:
+        while len(self._cache) > self.cache_capacity:
+            self._cache.popitem(last=False)
+            self._evictions += 1
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("embedded store is closed")
+        if self._writer is not None and not self._writer.is_alive():
+            raise Unavailable("embedded store writer stopped")
+
+    # ---------------------------------------------------------------- the writer thread
+    def _writer_main(self) -> None:
+        try:
+            conn = self._connect()
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode})")
+            conn.executescript(SCHEMA)
+            if self.ttl_ms is None:  # last-write times are not kept without a TTL: drop stale ones
+                conn.execute("DELETE FROM users")
+        except BaseException as exc:
+            self._writer_error = exc
+            self._writer_ready.set()
+            return
+        self._writer_ready.set()
+        next_sweep = time.monotonic() + self.sweep_interval_s
+        try:
+            while True:
+                timeout = max(0.0, next_sweep - time.monotonic()) if self.ttl_ms is not None else None
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    break
+                group = [] if item is None else [item]
+                stop = self._drain_into(group)
+                if self.ttl_ms is not None and time.monotonic() >= next_sweep:
+                    self._sweep(conn)
+                    next_sweep = time.monotonic() + self.sweep_interval_s
+                if group:
+                    self._apply_group(conn, group)
+                if stop:
+                    break
+        finally:
+            conn.close()
+            self._fail_queued(Unavailable("embedded store writer stopped"))
+
+    def _fail_queued(self, error: Unavailable) -> None:
+        """Answer whatever is still queued once the writer is gone (normally nothing: close drains first)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self._call_soon(item.future, None, error)
+
+    def _drain_into(self, group: list[Any]) -> bool:
+        """Add queued items to `group` up to the group size; True when a stop request was seen."""
+        size = sum(len(item.events) for item in group if isinstance(item, _Append))
+        while size < self.max_group_events:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is _STOP:
+                return True
+            group.append(item)
+            if isinstance(item, _Append):
+                size += len(item.events)
+        return False
+
+    def _apply_group(self, conn: sqlite3.Connection, group: list[Any]) -> None:
+        """Apply a group of appends/deletes in one transaction, then update the cache and acknowledge."""
+        tx = _Transaction(self, conn)
+        results: list[Any] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in group:
+                if isinstance(item, _Append):
+                    results.append(tx.append(item.events))
+                else:
+                    results.append(tx.delete_user(item.user_id))
+            tx.flush()
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.exception("embedded store write failed")
+            error = Unavailable(f"embedded store write failed: {exc}")
+            for item in group:
+                self._call_soon(item.future, None, error)
+            return
+        self.metrics.write_transactions.inc()
+        if self.cache_capacity:
+            with self._lock:
+                for user_id, state in tx.working.items():
+                    self._cache[user_id] = state
+                    self._cache.move_to_end(user_id)
+                self._evict_locked()
+        for item, result in zip(group, results, strict=True):
+            self._call_soon(item.future, result, None)
+
+    def _call_soon(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(_resolve, future, result, error)
+
+    def _cached(self, user_id: str) -> _UserState | None:
+        with self._lock:
+            return self._cache.get(user_id)
+
+    def _sweep(self, conn: sqlite3.Connection) -> None:
+        """Delete users whose last append is older than the TTL, on disk and in the cache."""
+        assert self.ttl_ms is not None
+        cutoff = _now_ms() - self.ttl_ms
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "DELETE FROM events WHERE user_id IN (SELECT user_id FROM users WHERE last_write_ms < ?)", (cutoff,)
+            )
+            deleted = conn.execute("DELETE FROM users WHERE last_write_ms < ?", (cutoff,)).rowcount
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.exception("TTL sweep failed")
+            return
+        with self._lock:
+            expired = [u for u, s in self._cache.items() if s.events and 0 < s.last_write_ms < cutoff]
+            for user_id in expired:
+                self._cache[user_id] = EMPTY
+        if deleted:
+            log.info("expired users deleted", extra={"users": deleted})
+
+
+class _Transaction:
+    """The writer's work for one group: working copies of the touched users and the SQL to run.
+
+    Inserts are buffered and sent with one executemany; a user's trimmed events are deleted with one range
+    statement at the end (everything before the oldest retained (ts, seq)), so a group costs a handful of
+    statements however many events it holds.
+    """
+
+    def __init__(self, store: EmbeddedStore, conn: sqlite3.Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self.now_ms = _now_ms()
+        self.working: dict[str, _UserState] = {}
+        self.inserts: list[tuple[Any, ...]] = []
+        self.trimmed: set[str] = set()
+
+    def state(self, user_id: str) -> _UserState:
+        """The user's working copy (from the group, the cache or disk; expired users start empty)."""
+        state = self.working.get(user_id)
+        if state is not None:
+            return state
+        base = self.store._cached(user_id)
+        if base is None:
+            base = _load_user(self.conn, user_id, self.store.ttl_ms is not None)
+        if base.expired(self.store.ttl_ms, self.now_ms):
+            self.conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+            base = EMPTY
+        state = self.working[user_id] = base.copy()
+        return state
+
+    def append(self, events: Sequence[Event]) -> AppendResult:
+        cap = self.store.cap
+        touched: dict[str, _UserState] = {}
+        appended = duplicates = 0
+        for event in events:
+            user_id = event.user_id
+            state = touched.get(user_id)
+            if state is None:
+                state = touched[user_id] = self.state(user_id)
+            if event.event_id in state.ids:
+                duplicates += 1
+                continue
+            seq = state.next_seq
+            state.next_seq = seq + 1
+            ts = event.timestamp_ms
+            if not state.ts or ts >= state.ts[-1]:
+                state.ts.append(ts)
+                state.seqs.append(seq)
+                state.events.append(event)
+            else:  # a late event goes after every event with the same timestamp (arrival order)
+                at = bisect.bisect_right(state.ts, ts)
+                state.ts.insert(at, ts)
+                state.seqs.insert(at, seq)
+                state.events.insert(at, event)
+            state.ids.add(event.event_id)
+            self.inserts.append((user_id, ts, seq, event.event_id, event.item_id, event.domain, event.event_type))
+            appended += 1
+        for user_id, state in touched.items():
+            state.last_write_ms = self.now_ms
+            excess = len(state.events) - cap
+            if excess > 0:
+                for old in state.events[:excess]:
+                    state.ids.discard(old.event_id)
+                del state.events[:excess]
+                del state.ts[:excess]
+                del state.seqs[:excess]
+                self.trimmed.add(user_id)
+        return AppendResult(appended, duplicates)
+
+    def delete_user(self, user_id: str) -> int:
+        count = len(self.state(user_id).events)
+        self.flush_inserts()
+        self.conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+        self.conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+        self.working[user_id] = _UserState()
+        self.trimmed.discard(user_id)
+        return count
+
+    def flush_inserts(self) -> None:
+        if self.inserts:
+            self.conn.executemany(_INSERT, self.inserts)
+            self.inserts = []
+
+    def flush(self) -> None:
+        """Send the buffered inserts, the trims and (with a TTL) the users' last-write times."""
+        self.flush_inserts()
+        trims = []
+        for user_id in self.trimmed:
+            state = self.working[user_id]
+            if state.events:
+                trims.append((user_id, state.ts[0], state.seqs[0]))
+            else:
+                self.conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+        if trims:
+            self.conn.executemany(_TRIM, trims)
+        if self.store.ttl_ms is not None:
+            touched = [(u, s.last_write_ms) for u, s in self.working.items() if s.last_write_ms == self.now_ms]
+            self.conn.executemany(_TOUCH_USER, touched)
+
+
+def _load_user(conn: sqlite3.Connection, user_id: str, with_last_write: bool) -> _UserState:
+    """Read one user's events (ordered) and, when a TTL is configured, last write time from `conn`."""
+    state = _UserState()
+    events, stamps, seqs, ids = state.events, state.ts, state.seqs, state.ids
+    for seq, event_id, item_id, ts, domain, event_type in conn.execute(_SELECT_USER, (user_id,)):
+        events.append(Event(event_id, user_id, item_id, ts, domain, event_type))
+        stamps.append(ts)
+        seqs.append(seq)
+        ids.add(event_id)
+    state.next_seq = max(seqs) + 1 if seqs else 0
+    if with_last_write:
+        row = conn.execute(_SELECT_LAST_WRITE, (user_id,)).fetchone()
+        state.last_write_ms = row[0] if row else 0
+    return state
