@@ -7,10 +7,23 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.kairos-installed
 PROTO_SRC := $(wildcard protos/kairos/v1/*.proto)
 
-.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features
+
+demo: install  ## THE MAIN JOB: train/reuse a model, start Triton + user-state + ranker, ingest, replay, recommend, stop
+	$(PY) -m deploy.local demo
+
+up: install  ## start the local suite and leave it running (Triton, user-state, ranker)
+	$(PY) -m deploy.local up
+
+down:  ## stop the local suite started by `make up` (graceful SIGTERM)
+	$(PY) -m deploy.local down
+
+status:  ## which local-suite processes run
+	$(PY) -m deploy.local status
 
 help:  ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 install: $(STAMP) protos  ## create .venv, install torch==2.13.0 first, then the pinned dependency set (idempotent)
 
@@ -44,6 +57,7 @@ format: install
 
 bench: install  ## benchmarks; figures printed and written under reports/bench/
 	$(PY) -m bench.user_state_bench
+	$(PY) -m bench.encoders_bench
 
 k8s-validate: install system-deps  ## render every kustomization; kubernetes-validate --strict; CRD schemas; promtool
 	$(PY) -m deploy.k8s.validate
@@ -58,6 +72,15 @@ LOAD_TIME ?= 30s
 loadtest: install  ## headless locust against the running suite (make up first): RPS, p50/p95/p99, errors vs SLOs
 	$(PY) -m deploy.load.run --config deploy/load/slo.yaml --ranker $(RANKER_ADDR) --user-state $(USER_STATE_ADDR) \
 		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME)
+
+triton: install  ## local Triton (bundled tritonserver, python flavour): text_embed / image_embed; Ctrl-C stops it
+	$(PY) -m encoders.triton serve
+
+features: install  ## item text/image features of ml100k-mm into build/features/ml100k (resumable)
+	$(PY) -m encoders.extract --out build/features/ml100k
+
+soak: install  ## 10-minute soak: RSS growth, errors, latency drift -> reports/bench/soak.json + soak.png
+	$(PY) -m bench.soak_bench --minutes 10
 
 clean:
 	rm -rf $(VENV) build *.egg-info kairos/v1/*_pb2*.py kairos/v1/*_pb2.pyi

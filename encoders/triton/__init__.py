@@ -1,0 +1,1 @@
+"""Triton Inference Server integration: model repository generation and a local launcher."""
