@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from kairos.service.decoding import UndecodableRequest, tolerant_deserializer
 from kairos.service.interceptors import UnaryBehavior, wrap_unary_unary
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,11 @@ class Unavailable(RuntimeError):
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Turns InvalidArgument into INVALID_ARGUMENT, Unavailable into UNAVAILABLE and logs unexpected errors."""
+    """Turns InvalidArgument into INVALID_ARGUMENT, Unavailable into UNAVAILABLE and logs unexpected errors.
+
+    Requests whose bytes do not decode (malformed protobuf, invalid UTF-8 in a string field) are answered
+    INVALID_ARGUMENT naming the field, instead of grpc's UNKNOWN.
+    """
 
     async def intercept_service(
         self,
@@ -39,6 +44,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
         def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
             async def mapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if isinstance(request, UndecodableRequest):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.problem)
                 try:
                     return await behavior(request, context)
                 except InvalidArgument as exc:
@@ -53,4 +60,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
             return mapped
 
-        return wrap_unary_unary(handler, wrap)
+        wrapped = wrap_unary_unary(handler, wrap)
+        if wrapped is None or wrapped.unary_unary is None:
+            return wrapped
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped.unary_unary,
+            request_deserializer=tolerant_deserializer(wrapped.request_deserializer),
+            response_serializer=wrapped.response_serializer,
+        )

@@ -131,3 +131,19 @@ async def test_graceful_stop_drains_in_flight_then_refuses(make_server) -> None:
         assert (await in_flight).sequence.user_id == "drained"
         await stopping
     assert servicer.completed == 2
+
+
+async def test_undecodable_requests_are_invalid_argument_naming_the_field(make_server) -> None:
+    server, servicer = await make_server()
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        raw = channel.unary_unary(f"/{SERVICE}/GetSequence")
+        # GetSequenceRequest.user_id (field 1, length-delimited) holding invalid UTF-8.
+        with pytest.raises(grpc.aio.AioRpcError) as bad_utf8:
+            await raw(b"\x0a\x02\xff\xfe", timeout=2)
+        assert bad_utf8.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_utf8.value.details() == "user_id: is not valid UTF-8"
+        with pytest.raises(grpc.aio.AioRpcError) as truncated:
+            await raw(b"\x0a\x10abc", timeout=2)
+        assert truncated.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "malformed protobuf" in truncated.value.details()
+    assert servicer.completed == 0
