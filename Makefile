@@ -8,7 +8,7 @@ STAMP := $(VENV)/.kairos-installed
 PROTO_SRC := $(wildcard protos/kairos/v1/*.proto)
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features
+.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features eval model
 
 demo: install  ## THE MAIN JOB: train/reuse a model, start Triton + user-state + ranker, ingest, replay, recommend, stop
 	$(PY) -m deploy.local demo
@@ -55,9 +55,10 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: install  ## benchmarks; figures printed and written under reports/bench/
+bench: install $(ARTIFACT)/model.pt  ## benchmarks; figures printed and written under reports/bench/
 	$(PY) -m bench.user_state_bench
 	$(PY) -m bench.encoders_bench
+	$(PY) -m bench.ranker_bench --artifact $(ARTIFACT)
 
 k8s-validate: install system-deps  ## render every kustomization; kubernetes-validate --strict; CRD schemas; promtool
 	$(PY) -m deploy.k8s.validate
@@ -72,6 +73,15 @@ LOAD_TIME ?= 30s
 loadtest: install  ## headless locust against the running suite (make up first): RPS, p50/p95/p99, errors vs SLOs
 	$(PY) -m deploy.load.run --config deploy/load/slo.yaml --ranker $(RANKER_ADDR) --user-state $(USER_STATE_ADDR) \
 		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME)
+
+ARTIFACT ?= artifacts/ml100k-full
+$(ARTIFACT)/model.pt: | $(STAMP)
+	$(PY) -m ranker.train --config ranker/configs/full.yaml --out $(ARTIFACT)
+
+model: install $(ARTIFACT)/model.pt  ## train the served ID-free model into artifacts/ml100k-full (reused when present)
+
+eval: install  ## train every baseline x 3 seeds on ml100k-mm -> reports/eval/ml100k-mm.{json,md} (~30 min)
+	$(PY) -m ranker.evaluate --config ranker/configs/eval_ml100k.yaml
 
 triton: install  ## local Triton (bundled tritonserver, python flavour): text_embed / image_embed; Ctrl-C stops it
 	$(PY) -m encoders.triton serve

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from pydantic import BaseModel, Field
@@ -22,6 +22,11 @@ class ChannelSettings(BaseModel):
     auth_token_file: Path | None = Field(None, description="File whose first line is the bearer token to send.")
     max_attempts: int = Field(3, ge=1, le=5, description="Attempts per call on UNAVAILABLE (gRPC retry policy).")
     max_message_bytes: int = 16 * 1024 * 1024
+    lb_policy: Literal["pick_first", "round_robin"] | None = Field(
+        None,
+        description="Balancing over every address the target resolves to (e.g. round_robin over dns:/// of a "
+        "headless Service); None: gRPC's default, pick_first.",
+    )
 
 
 def retry_service_config(max_attempts: int) -> str:
@@ -64,6 +69,8 @@ def create_channel(settings: ChannelSettings) -> grpc.aio.Channel:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
+    if settings.lb_policy is not None:
+        options.append(("grpc.lb_policy_name", settings.lb_policy))
     if settings.max_attempts > 1:  # gRPC rejects a retry policy with fewer than 2 attempts
         options.append(("grpc.service_config", retry_service_config(settings.max_attempts)))
     interceptors = []

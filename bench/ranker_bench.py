@@ -1,0 +1,341 @@
+"""Ranker benchmark over gRPC on loopback: catalogue sizes, micro-batching vs naive, scoring efficiency, freshness.
+
+    .venv/bin/python -m bench.ranker_bench [--artifact DIR] [--seconds 8] [--concurrency 32]
+                                           [--out reports/bench/ranker.json]
+
+Every server runs in its own process (user-state embedded store, ranker, Triton); the load generator runs here.
+- Recommend at 10k, 100k and 1M items (artifact items + synthetic variations of them, bench/ranker_server.py):
+  RPS = the most requests/s `--concurrency` closed-loop callers get; p50 / p99 = latency under an open-loop load of
+  `--target-rps` requests/s (or 80% of that maximum when lower). With micro-batching on (default window and
+  batch size) and for the naive baseline (max_batch_size=1: one GetSequences, one forward pass and one full exact
+  scoring per request; exact scoring even at 1M). Users hold 50 events each (the model's max_len).
+- Scoring throughput: one exact scoring pass (64 users x N items) as a fraction of this machine's fp32 matmul
+  peak measured in the same run (best of square 2048 matmuls).
+- Freshness: UpsertItems acknowledged -> first Recommend (candidate_ids=[the item]) that returns it, with the
+  encoders served by the local Triton; on the same replica and on a second replica tailing Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench.ranker_server import synthetic_vectors
+from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
+from ranker.index import IndexConfig, ItemIndex, SearchQuery
+from ranker.service.history import assemble, usable_history
+from ranker.service.model_adapter import ModelAdapter
+from tests.support.ports import free_port
+from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
+from tests.support.redis_server import RedisServer
+from user_state.events import Event
+
+T0 = 1_700_000_000_000
+USERS = 512
+EVENTS_PER_USER = 50
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers never load the encoders
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def default_artifact() -> Path:
+    for name in ("ml100k-full", "current"):
+        if (REPO_ROOT / "artifacts" / name).exists():
+            return REPO_ROOT / "artifacts" / name
+    raise SystemExit("no artifact under artifacts/ (train one, or pass --artifact DIR)")
+
+
+@contextmanager
+def user_state_server(workdir: Path) -> Iterator[str]:
+    port = free_port()
+    args = ["-m", "user_state", "serve", "--store", "embedded", "--port", str(port), "--metrics-port", "0"]
+    args += ["--data-dir", str(workdir / "user-state"), "--sync", "normal", "--log-level", "WARNING"]
+    proc = ServerProcess(args, workdir / "user-state.log").start()
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_until(lambda: grpc_serving(address), 60, "user-state server")
+        yield address
+    finally:
+        proc.terminate()
+
+
+@contextmanager
+def ranker_server(
+    workdir: Path, name: str, artifact: Path, user_state: str, synthetic: int = 0, extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:  # fmt: skip
+    """`python -m bench.ranker_server` (the ranker with synthetic items); yields its address."""
+    port = free_port()
+    args = ["-m", "bench.ranker_server", "--synthetic-items", str(synthetic), "serve", "--artifact", str(artifact)]
+    args += ["--user-state", user_state, "--port", str(port), "--metrics-port", "0", "--artifact-poll-s", "0"]
+    args += ["--data-dir", str(workdir / name), "--log-level", "WARNING", *(extra or [])]
+    proc = ServerProcess(args, workdir / f"{name}.log", env=env).start()
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_until(lambda: grpc_serving(address) or not proc.alive(), 600, f"ranker {name}")
+        if not proc.alive():
+            raise RuntimeError(f"ranker {name} died:\n{proc.log_text()[-3000:]}")
+        yield address
+    finally:
+        proc.terminate()
+
+
+async def seed_histories(address: str, item_ids: list[str]) -> None:
+    """USERS users with EVENTS_PER_USER events each over the artifact's items."""
+    rng = random.Random(0)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = user_state_pb2_grpc.UserStateStub(channel)
+        for u in range(USERS):
+            events = [
+                events_pb2.Event(event_id=f"e{u}-{j}", user_id=f"user-{u}", item_id=rng.choice(item_ids),
+                                 timestamp_ms=T0 + j * 60_000)
+                for j in range(EVENTS_PER_USER)
+            ]  # fmt: skip
+            await stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events), timeout=10)
+
+
+def recommend_request(n: int, k: int = 10) -> ranker_pb2.RecommendRequest:
+    request_time = T0 + EVENTS_PER_USER * 60_000 + 3_600_000
+    return ranker_pb2.RecommendRequest(user_id=f"user-{n % USERS}", k=k, request_time_ms=request_time)
+
+
+async def max_throughput(address: str, seconds: float, concurrency: int) -> tuple[float, int]:
+    """Closed loop: `concurrency` callers sending Recommend back to back; (requests/s, failures)."""
+    done, failures = 0, 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = ranker_pb2_grpc.RankerStub(channel)
+
+        async def caller(c: int, until: float, record: bool) -> None:
+            nonlocal done, failures
+            n = c
+            while time.perf_counter() < until:
+                try:
+                    await stub.Recommend(recommend_request(n), timeout=10)
+                    done += record
+                except grpc.aio.AioRpcError:
+                    failures += 1
+                n += concurrency
+
+        warm = time.perf_counter() + 1.5
+        await asyncio.gather(*(caller(c, warm, False) for c in range(concurrency)))
+        start = time.perf_counter()
+        await asyncio.gather(*(caller(c, start + seconds, True) for c in range(concurrency)))
+        return done / (time.perf_counter() - start), failures
+
+
+async def latency_at(address: str, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Open loop: Recommend sent at a fixed `rate` per second (as production traffic arrives); latencies."""
+    latencies: list[float] = []
+    failures = 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = ranker_pb2_grpc.RankerStub(channel)
+
+        async def one(n: int) -> None:
+            nonlocal failures
+            start = time.perf_counter()
+            try:
+                await stub.Recommend(recommend_request(n), timeout=10)
+                latencies.append(time.perf_counter() - start)
+            except grpc.aio.AioRpcError as exc:
+                failures += 1
+                print(f"open-loop Recommend failed: {exc.code().name} {exc.details()}", file=sys.stderr)
+
+        tasks = []
+        start = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+    return latencies, failures
+
+
+async def load(address: str, seconds: float, concurrency: int, target_rate: float) -> dict[str, float]:
+    """Max throughput (closed loop), then p50/p99 latency at min(target_rate, 80% of that max) (open loop)."""
+    rps, failures = await max_throughput(address, seconds, concurrency)
+    rate = min(target_rate, 0.8 * rps)
+    latencies, open_failures = await latency_at(address, rate, seconds)
+    return {
+        "rps": rps,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "latency_at_rps": rate,
+        "failures": failures + open_failures,
+    }
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best observed fp32 GFLOP/s of a square matmul (torch, all threads)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def scoring_gflops(n: int, dim: int, batch: int = 64, repeats: int = 3) -> float:
+    """GFLOP/s of one exact scoring pass (matmul + top-k) of `batch` users over `n` items in the ItemIndex."""
+    rng = np.random.default_rng(0)
+    index = ItemIndex.build([f"i{j}" for j in range(n)], rng.standard_normal((n, dim), dtype=np.float32),
+                            IndexConfig(exact_max_items=n + 1))  # fmt: skip
+    users = rng.standard_normal((batch, dim), dtype=np.float32)
+    queries = [SearchQuery(user=b, k=10) for b in range(batch)]
+    index.search(users, queries)
+    best = min(_timed(lambda: index.search(users, queries)) for _ in range(repeats))
+    return 2 * batch * n * dim / best / 1e9
+
+
+def ann_recall_at_10(model: ModelAdapter, n: int, nprobe: int = 32, users: int = 64) -> float:
+    """Recall@10 of the IVF index (+ exact re-scoring) against exact scoring, for real user vectors over
+    `n` items (artifact items + synthetic variations of them, as served in the benchmark)."""
+    features = model.catalogue()
+    ids, rows = features.live_rows()
+    real = model.item_vectors(features.text[rows], features.image[rows], features.has_text[rows],
+                              features.has_image[rows])  # fmt: skip
+    vectors = np.concatenate([real, synthetic_vectors(real, n - len(ids))])
+    all_ids = ids + [f"synthetic-{j}" for j in range(n - len(ids))]
+    pick = random.Random(0)
+    histories = [
+        usable_history(
+            [Event(f"e{u}-{j}", f"u{u}", pick.choice(ids), T0 + j * 60_000) for j in range(50)], features, 50
+        )
+        for u in range(users)
+    ]
+    user_vectors = model.user_vectors(assemble(histories, [T0 + 10**8] * users, [""] * users, features))
+    queries = [SearchQuery(user=b, k=10) for b in range(users)]
+    exact = ItemIndex.build(all_ids, vectors, IndexConfig(exact_max_items=n + 1)).search(user_vectors, queries)
+    ann_index = ItemIndex.build(all_ids, vectors, IndexConfig(exact_max_items=0, ann_nprobe=nprobe))
+    approx = ann_index.search(user_vectors, queries)
+    return float(np.mean([len(set(a.item_ids) & set(e.item_ids)) / 10 for a, e in zip(approx, exact, strict=True)]))
+
+
+async def freshness(upsert_address: str, read_address: str, rounds: int) -> list[float]:
+    """Seconds from UpsertItems acknowledged (on one replica) to the item first returned (on another or the same)."""
+    out = []
+    async with grpc.aio.insecure_channel(upsert_address) as a, grpc.aio.insecure_channel(read_address) as b:
+        writer, reader = ranker_pb2_grpc.RankerStub(a), ranker_pb2_grpc.RankerStub(b)
+        for r in range(rounds):
+            item_id = f"fresh-{upsert_address}-{read_address}-{r}"
+            fields = {"title": f"A brand new film number {r}", "genres": "Drama|Thriller", "plot": f"Story {r}."}
+            item = ranker_pb2.Item(item_id=item_id, text_fields=fields)
+            reply = await writer.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=30)
+            acked = time.perf_counter()
+            assert reply.upserted == 1, reply
+            probe = ranker_pb2.RecommendRequest(user_id="user-0", k=1, candidate_ids=[item_id])
+            while True:
+                answer = await reader.Recommend(probe, timeout=5)
+                if answer.items and answer.items[0].item_id == item_id:
+                    break
+                await asyncio.sleep(0.001)
+            out.append(time.perf_counter() - acked)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    artifact = args.artifact or default_artifact()
+    model = ModelAdapter.load(artifact)
+    item_ids = list(model.catalogue().ids)
+    results: dict[str, float] = {"model_dim": model.dim, "catalogue_items": len(item_ids)}
+    peak = matmul_peak_gflops()
+    results["matmul_peak_gflops"] = peak
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s")
+    sizes = {name: SIZES[name] for name in args.sizes}
+    if "1m" in sizes:
+        recall = ann_recall_at_10(model, SIZES["1m"])
+        results["ann_recall_at_10_1m"] = recall
+        print(f"IVF (nprobe 32) + exact re-scoring, recall@10 vs exact at 1m: {recall:.3f}")
+    for name, n in sizes.items():
+        gflops = scoring_gflops(n, model.dim)
+        results[f"scoring_gflops_{name}"] = gflops
+        results[f"scoring_fraction_of_matmul_peak_{name}"] = gflops / peak
+        print(f"exact scoring {name}: {gflops:.1f} GFLOP/s = {gflops / peak:.2f} of peak")
+
+    with tempfile.TemporaryDirectory(prefix="kairos-ranker-bench-") as tmp:
+        workdir = Path(tmp)
+        with user_state_server(workdir) as user_state:
+            asyncio.run(seed_histories(user_state, item_ids))
+            modes = [("", [], {}), ("naive", ["--max-batch-size", "1"], {})]
+            for name, n in tqdm(list(sizes.items()), desc="catalogue sizes"):
+                synthetic = max(0, n - len(item_ids))
+                for mode, extra, env in modes:
+                    env = {**QUIET_ENV, **env}
+                    if mode == "naive":
+                        env["KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS"] = str(n + 1)
+                    with ranker_server(workdir, f"r-{name}-{mode or 'batched'}", artifact, user_state, synthetic,
+                                       extra, env) as address:  # fmt: skip
+                        figures = asyncio.run(load(address, args.seconds, args.concurrency, args.target_rps))
+                    suffix = f"_{mode}" if mode else ""
+                    for key, value in figures.items():
+                        results[f"{key}{suffix}_{name}"] = value
+                    print(f"{name} {mode or 'micro-batched'}: {figures}")
+                results[f"microbatch_speedup_{name}"] = results[f"rps_{name}"] / results[f"rps_naive_{name}"]
+            if args.freshness_rounds:
+                results.update(run_freshness(workdir, artifact, user_state, args.freshness_rounds))
+    return results
+
+
+def run_freshness(workdir: Path, artifact: Path, user_state: str, rounds: int) -> dict[str, float]:
+    from encoders.triton.launcher import LocalTriton
+
+    out: dict[str, float] = {}
+    with LocalTriton() as triton, RedisServer(workdir / "redis") as redis:
+        extra = ["--triton", triton.grpc_url, "--redis-url", redis.url]
+        with ranker_server(workdir, "fresh-a", artifact, user_state, 0, extra) as a, \
+                ranker_server(workdir, "fresh-b", artifact, user_state, 0, extra) as b:  # fmt: skip
+            asyncio.run(freshness(a, a, 3))  # warm the encoders
+            same = asyncio.run(freshness(a, a, rounds))
+            other = asyncio.run(freshness(a, b, rounds))
+    out["freshness_p50_ms"] = statistics.median(same) * 1000
+    out["freshness_p99_ms"] = percentile(same, 99) * 1000
+    out["freshness_replica_p50_ms"] = statistics.median(other) * 1000
+    out["freshness_replica_p99_ms"] = percentile(other, 99) * 1000
+    print({k: round(v, 1) for k, v in out.items()})
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--artifact", type=Path)
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--concurrency", type=int, default=32, help="callers of the closed-loop throughput run")
+    p.add_argument("--target-rps", type=float, default=500.0, help="open-loop rate of the latency run")
+    p.add_argument("--freshness-rounds", type=int, default=50, help="0 skips the freshness measurement")
+    p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench" / "ranker.json")
+    args = p.parse_args()
+    results = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({k: round(float(v), 4) for k, v in results.items()}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

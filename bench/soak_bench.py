@@ -1,0 +1,413 @@
+"""Soak benchmark: bounded mixed load on a local suite (user-state + ranker) for N minutes.
+
+    .venv/bin/python -m bench.soak_bench [--minutes 10] [--artifact DIR] [--rps 60]
+
+Starts real processes — user-state (embedded store, sync=full) and the ranker (in-process ONNX encoders) — preloads
+users, then drives a fixed-rate mix (per second: Recommend, GetSequences, AppendEvents, and every few seconds
+UpsertItems / DeleteItems). Every 5 s it samples each service's RSS (process and children) and the latencies of
+the calls that finished. Writes reports/bench/soak.json (RSS growth per service, errors by RPC and status code,
+p50/p99 per RPC in the first and the last minute and their drift) and reports/bench/soak.png (RSS and latency
+over time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import itertools
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import psutil
+from PIL import Image
+from tqdm import tqdm
+
+from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
+from tests.support.ports import free_port
+from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
+
+SAMPLE_EVERY_S = 5.0
+T0 = 1_700_000_000_000
+MIB = 2**20
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def default_artifact() -> Path:
+    """artifacts/ml100k-full or artifacts/current, else the newest tiny artifact the tests trained."""
+    for name in ("ml100k-full", "current"):
+        if (REPO_ROOT / "artifacts" / name / "model.pt").exists():
+            return REPO_ROOT / "artifacts" / name
+    cached = sorted(
+        (
+            p
+            for p in (REPO_ROOT / "build" / "test-cache" / "ranker-service").glob("tiny-*")
+            if (p / "model.pt").exists()
+        ),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if cached:
+        return cached[-1]
+    raise SystemExit("no artifact: pass --artifact DIR (or run the ranker tests once to train the tiny one)")
+
+
+@dataclass
+class Service:
+    """A started server process of the suite."""
+
+    name: str
+    proc: ServerProcess
+    address: str
+
+    def rss_bytes(self) -> int:
+        """RSS of the process and its children (encoder worker processes, if any)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+        except psutil.NoSuchProcess:
+            return 0
+
+
+@contextmanager
+def start(name: str, args: list[str], workdir: Path, health_service: str, timeout_s: float) -> Iterator[Service]:
+    """Run `python <args> --port P --metrics-port 0` until the block ends (SIGTERM, graceful)."""
+    port = free_port()
+    proc = ServerProcess([*args, "--port", str(port), "--metrics-port", "0"], workdir / f"{name}.log").start()
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_until(lambda: grpc_serving(address, health_service) or not proc.alive(), timeout_s, name)
+        if not proc.alive():
+            raise SystemExit(f"{name} exited at start-up:\n{proc.log_text()[-3000:]}")
+        yield Service(name, proc, address)
+    finally:
+        proc.terminate()
+
+
+@dataclass
+class Recorder:
+    """Latencies and outcomes of every call, tagged with the window it finished in."""
+
+    started: float = field(default_factory=time.monotonic)
+    latencies: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
+    codes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    async def timed(self, rpc: str, call: Awaitable[object]) -> None:
+        begin = time.monotonic()
+        try:
+            await call
+            code = "OK"
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+        end = time.monotonic()
+        self.codes[rpc][code] += 1
+        if code == "OK":
+            self.latencies[rpc].append((end - self.started, end - begin))
+
+
+def jpeg(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 96), (seed % 256, (seed * 7) % 256, (seed * 13) % 256)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+class MixedLoad:
+    """The request mix, issued at fixed rates with at most `max_in_flight` calls outstanding."""
+
+    def __init__(
+        self, user_state: str, ranker: str, item_ids: list[str], users: int, rps: float, max_in_flight: int
+    ) -> None:
+        self.us_channel = grpc.aio.insecure_channel(user_state)
+        self.rk_channel = grpc.aio.insecure_channel(ranker)
+        self.us = user_state_pb2_grpc.UserStateStub(self.us_channel)
+        self.rk = ranker_pb2_grpc.RankerStub(self.rk_channel)
+        self.items = item_ids
+        self.users = [f"soak-{u}" for u in range(users)]
+        self.rps = rps
+        self.gate = asyncio.Semaphore(max_in_flight)
+        self.recorder = Recorder()
+        self.shed = 0
+        self._seq = itertools.count()
+        self._upserted: list[str] = []
+        self._rng = random.Random(7)
+
+    async def close(self) -> None:
+        await self.us_channel.close()
+        await self.rk_channel.close()
+
+    def _event(self, user: str) -> events_pb2.Event:
+        n = next(self._seq)
+        return events_pb2.Event(
+            event_id=f"e{n}", user_id=user, item_id=self._rng.choice(self.items), timestamp_ms=T0 + n * 1000
+        )
+
+    async def preload(self, events_per_user: int) -> None:
+        """Give every user a history."""
+        for start in tqdm(range(0, len(self.users), 50), desc="preload", unit="batch", leave=False):
+            batch = [self._event(u) for u in self.users[start : start + 50] for _ in range(events_per_user)]
+            await self.us.AppendEvents(user_state_pb2.AppendEventsRequest(events=batch), timeout=30)
+
+    def _calls(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        """One 'tick' of the mix: 6 Recommend, 2 GetSequences, 2 AppendEvents (10 calls)."""
+        rng = self._rng
+        user = rng.choice(self.users)
+        recommend = ranker_pb2.RecommendRequest(user_id=user, k=20, exclude_seen=True)
+        calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("Recommend", lambda r=recommend: self.rk.Recommend(r, timeout=2.0)) for _ in range(6)
+        ]
+        readers = user_state_pb2.GetSequencesRequest(user_ids=rng.sample(self.users, 8))
+        calls += [("GetSequences", lambda r=readers: self.us.GetSequences(r, timeout=2.0))] * 2
+        append = user_state_pb2.AppendEventsRequest(events=[self._event(rng.choice(self.users)) for _ in range(5)])
+        calls += [("AppendEvents", lambda r=append: self.us.AppendEvents(r, timeout=2.0))] * 2
+        return calls
+
+    def _item_calls(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        n = next(self._seq)
+        item = ranker_pb2.Item(item_id=f"soak-item-{n}", text=f"soak film {n} drama", image=jpeg(n))
+        self._upserted.append(item.item_id)
+        calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("UpsertItems", lambda: self.rk.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=30))
+        ]
+        if len(self._upserted) > 10:  # keep the catalogue bounded: delete the oldest upserted item
+            victim = self._upserted.pop(0)
+            delete = ranker_pb2.DeleteItemsRequest(item_ids=[victim])
+            calls.append(("DeleteItems", lambda: self.rk.DeleteItems(delete, timeout=10)))
+        return calls
+
+    async def _launch(self, rpc: str, make: Callable[[], Awaitable[object]], tasks: set[asyncio.Task]) -> None:
+        if self.gate.locked():
+            self.shed += 1  # bounded load: never queue beyond max_in_flight on the client side
+            return
+
+        async def run() -> None:
+            async with self.gate:
+                await self.recorder.timed(rpc, make())
+
+        task = asyncio.create_task(run())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def run(self, seconds: float, on_sample: Callable[[float], None], desc: str = "soak") -> None:
+        """Issue ticks at rps/10 per second, plus an item upsert every 4 s, sampling every SAMPLE_EVERY_S."""
+        tasks: set[asyncio.Task] = set()
+        self.recorder = Recorder()
+        tick_interval = 10.0 / self.rps
+        next_tick = next_item = next_sample = time.monotonic()
+        end = next_tick + seconds
+        with tqdm(total=round(seconds), desc=desc, unit="s") as bar:
+            while (now := time.monotonic()) < end:
+                if now >= next_tick:
+                    for rpc, make in self._calls():
+                        await self._launch(rpc, make, tasks)
+                    next_tick += tick_interval
+                if now >= next_item:
+                    for rpc, make in self._item_calls():
+                        await self._launch(rpc, make, tasks)
+                    next_item += 4.0
+                if now >= next_sample:
+                    on_sample(now - self.recorder.started)
+                    bar.n = min(round(now - self.recorder.started), bar.total)
+                    bar.refresh()
+                    next_sample += SAMPLE_EVERY_S
+                await asyncio.sleep(max(0.0, min(next_tick, next_item, next_sample) - time.monotonic()))
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+        on_sample(time.monotonic() - self.recorder.started)
+
+
+def latency_summary(points: list[tuple[float, float]], lo: float, hi: float) -> dict[str, float] | None:
+    window = [lat for t, lat in points if lo <= t < hi]
+    if not window:
+        return None
+    return {"n": len(window), "p50_ms": percentile(window, 50) * 1e3, "p99_ms": percentile(window, 99) * 1e3}
+
+
+def summarise(load: MixedLoad, rss: dict[str, list[tuple[float, int]]], seconds: float) -> dict:
+    """RSS growth per service, errors per RPC, latency in the first vs the last minute."""
+    edge = min(60.0, seconds / 2)
+    rpcs: dict[str, dict] = {}
+    for rpc in sorted(load.recorder.codes):
+        points = load.recorder.latencies.get(rpc, [])
+        first = latency_summary(points, 0, edge)
+        last = latency_summary(points, seconds - edge, seconds + 60)
+        drift = None
+        if first and last:
+            drift = {"p50_ratio": last["p50_ms"] / first["p50_ms"], "p99_ratio": last["p99_ms"] / first["p99_ms"]}
+        codes = dict(load.recorder.codes[rpc])
+        rpcs[rpc] = {
+            "calls": sum(codes.values()),
+            "codes": codes,
+            "errors": sum(v for k, v in codes.items() if k != "OK"),
+            "first_window": first,
+            "last_window": last,
+            "drift": drift,
+        }
+    services = {}
+    for name, samples in rss.items():
+        values = [v for _, v in samples]
+        # The first sample is taken after warm-up; growth is measured from it.
+        services[name] = {
+            "rss_start_mib": values[0] / MIB,
+            "rss_end_mib": values[-1] / MIB,
+            "rss_peak_mib": max(values) / MIB,
+            "rss_growth_mib": (values[-1] - values[0]) / MIB,
+            "rss_growth_mib_per_min": (values[-1] - values[0]) / MIB / (seconds / 60),
+        }
+    return {
+        "window_s": edge,
+        "rpcs": rpcs,
+        "services": services,
+        "client_shed_calls": load.shed,
+        "total_errors": sum(r["errors"] for r in rpcs.values()),
+    }
+
+
+def plot(path: Path, rss: dict[str, list[tuple[float, int]]], load: MixedLoad, seconds: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    for name, samples in rss.items():
+        top.plot([t / 60 for t, _ in samples], [v / MIB for _, v in samples], marker=".", label=name)
+    top.set_ylabel("RSS (MiB)")
+    top.set_title("Soak: resident memory per service")
+    top.legend()
+    buckets = [i * SAMPLE_EVERY_S for i in range(int(seconds // SAMPLE_EVERY_S) + 2)]
+    for rpc in ("Recommend", "GetSequences", "AppendEvents"):
+        points = load.recorder.latencies.get(rpc, [])
+        xs, p50, p99 = [], [], []
+        for lo, hi in itertools.pairwise(buckets):
+            window = [lat for t, lat in points if lo <= t < hi]
+            if window:
+                xs.append(hi / 60)
+                p50.append(percentile(window, 50) * 1e3)
+                p99.append(percentile(window, 99) * 1e3)
+        (line,) = bottom.plot(xs, p50, label=f"{rpc} p50")
+        bottom.plot(xs, p99, linestyle="--", color=line.get_color(), label=f"{rpc} p99")
+    bottom.set_yscale("log")
+    bottom.set_ylabel(f"latency per {SAMPLE_EVERY_S:.0f}s window (ms)")
+    bottom.set_xlabel("minutes")
+    bottom.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+async def soak(args: argparse.Namespace, services: dict[str, Service], item_ids: list[str]) -> dict:
+    load = MixedLoad(
+        services["user_state"].address, services["ranker"].address, item_ids, args.users, args.rps, args.max_in_flight
+    )
+    try:
+        await load.preload(args.events_per_user)
+        await load.run(
+            args.warm_up_s, lambda _t: None, desc="warm-up"
+        )  # encoders, caches and the allocator settle first
+        rss: dict[str, list[tuple[float, int]]] = {name: [] for name in services}
+
+        def sample(t: float) -> None:
+            for name, service in services.items():
+                rss[name].append((t, service.rss_bytes()))
+
+        seconds = args.minutes * 60
+        await load.run(seconds, sample)
+        summary = summarise(load, rss, seconds)
+        plot(args.png, rss, load, seconds)
+        summary["rss_samples"] = {n: [(round(t, 1), round(v / MIB, 1)) for t, v in s] for n, s in rss.items()}
+        return summary
+    finally:
+        await load.close()
+
+
+def print_summary(result: dict) -> None:
+    """The headline figures of a soak result."""
+    config = result["config"]
+    print(f"\nsoak {config['minutes']} min, offered {config['offered_rps']} calls/s: errors {result['total_errors']}")
+    for name, s in result["services"].items():
+        print(
+            f"  {name:10s} RSS {s['rss_start_mib']:.0f} -> {s['rss_end_mib']:.0f} MiB "
+            f"(growth {s['rss_growth_mib']:+.1f} MiB, peak {s['rss_peak_mib']:.0f})"
+        )
+    for rpc, r in result["rpcs"].items():
+        first, last = r["first_window"] or {}, r["last_window"] or {}
+        p50 = f"{first.get('p50_ms', 0):7.1f} -> {last.get('p50_ms', 0):7.1f}"
+        p99 = f"{first.get('p99_ms', 0):7.1f} -> {last.get('p99_ms', 0):7.1f}"
+        print(f"  {rpc:13s} calls {r['calls']:6d} errors {r['errors']:4d}  p50 {p50} ms  p99 {p99} ms")
+
+
+def catalogue_ids(artifact: Path) -> list[str]:
+    return [str(i) for i in json.loads((artifact / "item_ids.json").read_text())]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=10.0, help="length of the measured soak (default 10)")
+    p.add_argument("--artifact", type=Path, help="ranker model artifact (default: see default_artifact)")
+    p.add_argument("--rps", type=float, default=60.0, help="offered calls per second (mix of RPCs)")
+    p.add_argument("--max-in-flight", type=int, default=32, help="client-side bound on outstanding calls")
+    p.add_argument("--users", type=int, default=500)
+    p.add_argument("--events-per-user", type=int, default=20)
+    p.add_argument("--warm-up-s", type=float, default=15.0)
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench" / "soak.json")
+    p.add_argument("--png", type=Path, default=REPO_ROOT / "reports" / "bench" / "soak.png")
+    args = p.parse_args(argv)
+    artifact = args.artifact or default_artifact()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kairos-soak-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        user_state = stack.enter_context(
+            start(
+                "user_state",
+                ["-m", "user_state", "serve", "--data-dir", str(workdir / "us"), "--sync", "full", "--log-level",
+                 "WARNING"],
+                workdir, "kairos.v1.UserState", 60,
+            )
+        )  # fmt: skip
+        ranker = stack.enter_context(
+            start(
+                "ranker",
+                ["-m", "ranker", "serve", "--artifact", str(artifact), "--user-state", user_state.address,
+                 "--in-process", "--data-dir", str(workdir / "rk"), "--artifact-poll-s", "0", "--log-level", "WARNING"],
+                workdir, "kairos.v1.Ranker", 180,
+            )
+        )  # fmt: skip
+        services = {"user_state": user_state, "ranker": ranker}
+        summary = asyncio.run(soak(args, services, catalogue_ids(artifact)))
+        for service in services.values():
+            if not service.proc.alive():
+                summary.setdefault("crashed", []).append(service.name)
+    result = {
+        "config": {
+            "minutes": args.minutes,
+            "offered_rps": args.rps,
+            "max_in_flight": args.max_in_flight,
+            "users": args.users,
+            "artifact": str(artifact),
+            "mix_per_10_calls": {"Recommend": 6, "GetSequences": 2, "AppendEvents": 2},
+            "items": "UpsertItems every 4 s (text + JPEG), DeleteItems keeps the newest 10 upserted",
+            "cpu_count": psutil.cpu_count(),
+        },
+        **summary,
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(result)
+    print(f"wrote {args.out} and {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The main job: train (or reuse) a model, start the suite, ingest the catalogue, replay events, recommend."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from deploy.local.dataset import resolve_dataset
+from deploy.local.settings import REPO_ROOT, SuiteSettings
+from deploy.local.suite import LocalSuite
+from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
+
+log = logging.getLogger(__name__)
+console = Console()
+
+UPSERT_BATCH = 32
+APPEND_BATCH = 1000
+RPC_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    item_id: str
+    title: str
+    year: str
+    genres: str
+    plot: str
+    image_path: Path | None
+
+
+def read_items(data_dir: Path) -> list[CatalogueItem]:
+    """items.csv of an ml100k-mm folder (image paths resolved against the folder)."""
+    with (data_dir / "items.csv").open(newline="") as f:
+        return [
+            CatalogueItem(
+                row["item_id"], row["title"], row["year"], row["genres"], row["plot"],
+                data_dir / row["image"] if row["image"] else None,
+            )
+            for row in csv.DictReader(f)
+        ]  # fmt: skip
+
+
+def read_events(data_dir: Path) -> list[events_pb2.Event]:
+    """interactions.csv as events: timestamps in ms, a stable event id per row so replays are idempotent."""
+    with (data_dir / "interactions.csv").open(newline="") as f:
+        return [
+            events_pb2.Event(
+                event_id=f"ml100k:{n}", user_id=row["user_id"], item_id=row["item_id"],
+                timestamp_ms=int(row["timestamp"]) * 1000, event_type="rating",
+            )
+            for n, row in enumerate(csv.DictReader(f))
+        ]  # fmt: skip
+
+
+def to_proto(item: CatalogueItem, item_id: str | None = None) -> ranker_pb2.Item:
+    fields = {"title": item.title, "genres": item.genres.replace("|", ", "), "plot": item.plot}
+    image = item.image_path.read_bytes() if item.image_path and item.image_path.is_file() else b""
+    return ranker_pb2.Item(
+        item_id=item_id or item.item_id, text_fields={k: v for k, v in fields.items() if v}, image=image
+    )
+
+
+def ensure_artifact(settings: SuiteSettings, data_dir: Path) -> Path:
+    """Reuse the trained artifact, or train one on `data_dir` (progress shown by the trainer)."""
+    if all((settings.artifact_dir / name).is_file() for name in ("config.yaml", "model.pt")):
+        console.print(f"[green]reusing model artifact[/] {settings.artifact_dir}")
+        return settings.artifact_dir
+    console.print(f"[bold]training a model[/] on {data_dir} → {settings.artifact_dir}")
+    cmd = [sys.executable, "-m", "ranker.train", "--config", str(settings.train_config),
+           "--data", str(data_dir), "--out", str(settings.artifact_dir)]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=REPO_ROOT)
+    return settings.artifact_dir
+
+
+async def ingest_catalogue(ranker: ranker_pb2_grpc.RankerStub, items: list[CatalogueItem]) -> int:
+    """UpsertItems the whole catalogue through the encoders; returns how many were indexed."""
+    upserted = 0
+    with tqdm(total=len(items), desc="UpsertItems", unit="item") as bar:
+        for start in range(0, len(items), UPSERT_BATCH):
+            batch = items[start : start + UPSERT_BATCH]
+            reply = await ranker.UpsertItems(
+                ranker_pb2.UpsertItemsRequest(items=[to_proto(i) for i in batch]), timeout=RPC_TIMEOUT_S
+            )
+            for result in reply.results:
+                if not result.ok:
+                    log.warning("item rejected: %s", result.error)
+            upserted += reply.upserted
+            bar.update(len(batch))
+    return upserted
+
+
+async def replay_events(user_state: user_state_pb2_grpc.UserStateStub, events: list[events_pb2.Event]) -> int:
+    """AppendEvents every interaction in batches; returns how many were newly stored."""
+    appended = 0
+    with tqdm(total=len(events), desc="AppendEvents", unit="event") as bar:
+        for start in range(0, len(events), APPEND_BATCH):
+            batch = events[start : start + APPEND_BATCH]
+            reply = await user_state.AppendEvents(
+                user_state_pb2.AppendEventsRequest(events=batch), timeout=RPC_TIMEOUT_S
+            )
+            appended += reply.appended
+            bar.update(len(batch))
+    return appended
+
+
+async def show_user(
+    user_id: str,
+    ranker: ranker_pb2_grpc.RankerStub,
+    user_state: user_state_pb2_grpc.UserStateStub,
+    titles: dict[str, str],
+    k: int,
+) -> None:
+    """Print what the user watched last and what Kairos recommends next."""
+    seq = await user_state.GetSequence(
+        user_state_pb2.GetSequenceRequest(user_id=user_id, filter=user_state_pb2.SequenceFilter(limit=5)), timeout=5
+    )
+    reply = await ranker.Recommend(ranker_pb2.RecommendRequest(user_id=user_id, k=k, exclude_seen=True), timeout=5)
+    table = Table(title=f"user {user_id} — model {reply.model_version}", show_lines=False)
+    table.add_column("watched last (newest last)")
+    table.add_column("recommended next")
+    table.add_column("score", justify="right")
+    watched = [titles.get(e.item_id, e.item_id) for e in seq.sequence.events]
+    for row in range(max(len(watched), len(reply.items))):
+        w = watched[row] if row < len(watched) else ""
+        r = reply.items[row] if row < len(reply.items) else None
+        table.add_row(w, titles.get(r.item_id, r.item_id) if r else "", f"{r.score:.3f}" if r else "")
+    console.print(table)
+    if reply.degradations:
+        names = [ranker_pb2.Degradation.Name(d) for d in reply.degradations]
+        console.print(f"[yellow]degraded:[/] {', '.join(names)}")
+
+
+async def show_fresh_item(
+    user_id: str, ranker: ranker_pb2_grpc.RankerStub, user_state: user_state_pb2_grpc.UserStateStub,
+    by_id: dict[str, CatalogueItem],
+) -> None:  # fmt: skip
+    """Create a brand-new item resembling the user's last watch and time how soon Recommend can return it."""
+    seq = await user_state.GetSequence(
+        user_state_pb2.GetSequenceRequest(user_id=user_id, filter=user_state_pb2.SequenceFilter(limit=1)), timeout=5
+    )
+    source = by_id[seq.sequence.events[-1].item_id]
+    new_id = f"new-{int(time.time())}"
+    item = to_proto(source, item_id=new_id)
+    item.text_fields["title"] = f"{source.title}: The Sequel"
+    console.print(f"\n[bold]new item[/] {new_id!r} '{item.text_fields['title']}' (poster and plot of '{source.title}')")
+    start = time.perf_counter()
+    reply = await ranker.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=RPC_TIMEOUT_S)
+    acked = time.perf_counter()
+    if not reply.results[0].ok:
+        console.print(f"[red]upsert failed:[/] {reply.results[0].error}")
+        return
+    request = ranker_pb2.RecommendRequest(user_id=user_id, k=1000, exclude_seen=True)
+    while True:
+        recs = await ranker.Recommend(request, timeout=5)
+        ranked = [r.item_id for r in recs.items]
+        if new_id in ranked or time.perf_counter() - acked > 10:
+            break
+        await asyncio.sleep(0.01)
+    visible = time.perf_counter()
+    if new_id not in ranked:
+        console.print("[red]the new item did not become recommendable within 10 s[/]")
+        return
+    console.print(
+        f"upsert acknowledged in {1000 * (acked - start):.0f} ms; recommendable {1000 * (visible - acked):.0f} ms "
+        f"later, at rank {ranked.index(new_id) + 1} of {len(by_id) + 1} for user {user_id} (no retraining)"
+    )
+
+
+async def drive(suite: LocalSuite, data_dir: Path, settings: SuiteSettings) -> None:
+    items = read_items(data_dir)
+    events = read_events(data_dir)
+    titles = {i.item_id: f"{i.title} ({i.year})" if i.year else i.title for i in items}
+    async with (
+        grpc.aio.insecure_channel(suite.ranker_address) as ranker_channel,
+        grpc.aio.insecure_channel(suite.user_state_address) as user_state_channel,
+    ):
+        ranker = ranker_pb2_grpc.RankerStub(ranker_channel)
+        user_state = user_state_pb2_grpc.UserStateStub(user_state_channel)
+        console.print(f"[bold]ingesting {len(items)} items[/] through UpsertItems → Triton encoders → index")
+        upserted = await ingest_catalogue(ranker, items)
+        console.print(f"indexed {upserted} items")
+        console.print(f"[bold]replaying {len(events)} events[/] through AppendEvents")
+        appended = await replay_events(user_state, events)
+        console.print(f"stored {appended} new events ({len(events) - appended} already there)")
+        for user_id in settings.demo_users:
+            await show_user(user_id, ranker, user_state, titles, settings.demo_k)
+        await show_fresh_item(settings.demo_users[0], ranker, user_state, {i.item_id: i for i in items})
+
+
+def run_demo(settings: SuiteSettings) -> None:
+    """The whole main job, unattended; the suite is always shut down at the end."""
+    data_dir = resolve_dataset(settings.data_dir, settings.fallback_data_dir)
+    artifact = ensure_artifact(settings, data_dir)
+    suite = LocalSuite(settings)
+    console.print("[bold]starting the local suite[/] (Triton, user-state, ranker)")
+    try:
+        suite.start(artifact)
+        asyncio.run(drive(suite, data_dir, settings))
+    finally:
+        console.print("[bold]shutting down[/]")
+        suite.stop()

@@ -1,0 +1,1 @@
+"""Item catalogue persistence: raw encoder outputs on local disk (SQLite) and replica fan-out (Redis Stream)."""

@@ -1,0 +1,1 @@
+"""Datasets: the event/item contract, file loaders and evaluation splits."""

@@ -1,0 +1,183 @@
+"""The item index: exact top-k by matmul up to a configured size, ANN shortlist + exact re-scoring above it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ranker.index.ann import IvfShortlist
+from ranker.index.config import IndexConfig
+from ranker.index.vector_table import VectorTable
+
+
+@dataclass
+class SearchQuery:
+    """One ranking request against the index. ``user`` is a row of the batch's user-vector matrix."""
+
+    user: int
+    k: int
+    exclude_ids: frozenset[str] = frozenset()
+    candidate_ids: list[str] | None = None  # None: the whole catalogue
+
+
+@dataclass
+class SearchResult:
+    item_ids: list[str]
+    scores: np.ndarray  # (<=k,) float32, best first
+    unknown_candidate_ids: list[str] = field(default_factory=list)
+
+
+class ItemIndex:
+    """Projected item vectors addressed by item id. All methods are thread-safe (one internal lock)."""
+
+    def __init__(self, dim: int, config: IndexConfig | None = None) -> None:
+        self.dim = dim
+        self.config = config or IndexConfig()
+        self._table = VectorTable(dim)
+        self._ann = IvfShortlist(self.config, dim)
+        self._lock = threading.RLock()
+
+    @classmethod
+    def build(cls, ids: list[str], vectors: np.ndarray, config: IndexConfig | None = None) -> ItemIndex:
+        """An index over ``vectors`` (rows aligned with ``ids``), with the ANN trained when it is large."""
+        index = cls(vectors.shape[1], config)
+        index._table = VectorTable(vectors.shape[1], capacity=max(len(ids), 1024))
+        index._table.upsert(list(ids), np.asarray(vectors, dtype=np.float32))
+        index._maybe_train_ann()
+        return index
+
+    def __len__(self) -> int:
+        return self._table.live
+
+    @property
+    def uses_ann(self) -> bool:
+        return self._ann.trained
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._table.row_of
+
+    def ids(self) -> list[str]:
+        """Live item ids (a copy)."""
+        with self._lock:
+            return list(self._table.row_of)
+
+    def vectors_of(self, ids: list[str]) -> np.ndarray:
+        """(len(ids), dim) vectors of live ids; raises KeyError naming the first unknown id."""
+        with self._lock:
+            rows = [self._table.row_of[i] for i in ids]
+            return self._table.vectors[rows].copy()
+
+    def upsert(self, ids: list[str], vectors: np.ndarray) -> None:
+        """Add or replace items (no rebuild; the ANN, when on, is updated in place)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        with self._lock:
+            replaced, appended = self._table.upsert(list(ids), vectors)
+            if self._ann.trained:
+                rows = np.concatenate([replaced, appended])
+                self._ann.add(rows, self._table.vectors[rows])
+            else:
+                self._maybe_train_ann()
+
+    def remove(self, ids: list[str]) -> list[str]:
+        """Delete items; return the ids that were present."""
+        with self._lock:
+            present = [i for i in dict.fromkeys(ids) if i in self._table.row_of]
+            rows = self._table.remove(present)
+            self._ann.remove(rows)
+            if self._table.rows > 1024 and self._table.deleted_share() >= self.config.compact_ratio:
+                self._compact()
+            return present
+
+    def _compact(self) -> None:
+        self._table = self._table.compacted()
+        if self._ann.trained:
+            self._ann = IvfShortlist(self.config, self.dim)
+            self._maybe_train_ann(force=True)
+
+    def _maybe_train_ann(self, force: bool = False) -> None:
+        if self._table.live == 0:
+            return
+        if force or self._table.live > self.config.exact_max_items:
+            self._ann.train_and_add(self._table.vectors, self._table.valid)
+
+    def search(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
+        """Top-k per query for user vectors ``users`` (B, dim): one matmul for every whole-catalogue query."""
+        users = np.ascontiguousarray(users, dtype=np.float32)
+        results: list[SearchResult | None] = [None] * len(queries)
+        with self._lock:
+            full = [i for i, q in enumerate(queries) if q.candidate_ids is None]
+            if full:
+                search = self._search_ann if self._ann.trained else self._search_exact
+                for i, result in zip(full, search(users, [queries[i] for i in full]), strict=True):
+                    results[i] = result
+            for i, q in enumerate(queries):
+                if q.candidate_ids is not None:
+                    results[i] = self._search_candidates(users[q.user], q)
+        return [r for r in results if r is not None]
+
+    def _excluded_rows(self, q: SearchQuery) -> list[int]:
+        row_of = self._table.row_of
+        return [row_of[i] for i in q.exclude_ids if i in row_of]
+
+    def _search_exact(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
+        table = self._table
+        n = table.rows
+        if n == 0:
+            return [SearchResult([], np.zeros(0, np.float32)) for _ in queries]
+        rows_of_users = torch.as_tensor([q.user for q in queries])
+        u = torch.from_numpy(users).index_select(0, rows_of_users)
+        scores = u @ torch.from_numpy(table.vectors).T  # (B, n): the one scoring matmul of the batch
+        if table.live < n:
+            scores[:, torch.from_numpy(~table.valid)] = -torch.inf
+        for b, q in enumerate(queries):
+            excluded = self._excluded_rows(q)
+            if excluded:
+                scores[b, excluded] = -torch.inf
+        k_max = min(max(q.k for q in queries), n)
+        top_scores, top_rows = torch.topk(scores, k_max, dim=1)
+        top_scores_np, top_rows_np = top_scores.numpy(), top_rows.numpy()
+        out = []
+        for b, q in enumerate(queries):
+            s, r = top_scores_np[b, : q.k], top_rows_np[b, : q.k]
+            keep = np.isfinite(s)
+            out.append(SearchResult([table.ids[j] for j in r[keep]], s[keep].astype(np.float32)))
+        return out
+
+    def _search_ann(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
+        u = users[[q.user for q in queries]]
+        widest = max(q.k + len(q.exclude_ids) for q in queries)
+        labels = self._ann.search(u, max(self.config.ann_shortlist, widest))
+        out = []
+        for b, q in enumerate(queries):
+            rows = labels[b][labels[b] >= 0]
+            excluded = self._excluded_rows(q)
+            if excluded:
+                rows = rows[~np.isin(rows, excluded)]
+            out.append(self._top_k_of_rows(u[b], rows, q.k))
+        return out
+
+    def _search_candidates(self, user: np.ndarray, q: SearchQuery) -> SearchResult:
+        row_of = self._table.row_of
+        assert q.candidate_ids is not None
+        unknown = [c for c in q.candidate_ids if c not in row_of]
+        rows = np.array(
+            [row_of[c] for c in dict.fromkeys(q.candidate_ids) if c in row_of and c not in q.exclude_ids],
+            dtype=np.int64,
+        )
+        result = self._top_k_of_rows(user, rows, q.k)
+        result.unknown_candidate_ids = unknown
+        return result
+
+    def _top_k_of_rows(self, user: np.ndarray, rows: np.ndarray, k: int) -> SearchResult:
+        """Exact scores of ``rows`` for one user, best ``k`` first (the ANN re-scoring step)."""
+        if len(rows) == 0:
+            return SearchResult([], np.zeros(0, np.float32))
+        scores = self._table.vectors[rows] @ user
+        if len(rows) > k:
+            part = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[part], scores[part]
+        order = np.argsort(-scores, kind="stable")
+        return SearchResult([self._table.ids[r] for r in rows[order]], scores[order].astype(np.float32))

@@ -1,0 +1,1 @@
+"""The time-aware multimodal mixture-of-experts recommender (importable without training code)."""

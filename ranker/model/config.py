@@ -1,0 +1,54 @@
+"""Typed model hyper-parameters; stored inside every artifact."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Modality = Literal["id", "text", "image"]
+
+
+class ModelConfig(BaseModel):
+    """Architecture of :class:`ranker.model.recommender.Recommender` (DESIGN.md §2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(64, ge=4)
+    modalities: list[Modality] = Field(default_factory=lambda: ["text", "image"], min_length=1)
+    text_dim: int = Field(384, ge=1)
+    image_dim: int = Field(1280, ge=1)
+    num_items: int = Field(0, ge=0, description="size of the ID embedding table (IDs on only)")
+    projection_hidden: int = Field(0, ge=0, description="0: linear projection; >0: one hidden layer")
+    interactive_moe: bool = True
+    moe_experts: int = Field(4, ge=1)
+    temporal_moe: bool = True
+    temporal_experts: int = Field(4, ge=1)
+    interval_scale: float = Field(4.0, gt=0, description="s in floor(s*log2(dt_seconds+1))")
+    interval_buckets: int = Field(128, ge=2)
+    request_gap: bool = True
+    layers: int = Field(2, ge=1)
+    heads: int = Field(2, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    max_len: int = Field(50, ge=1)
+    cross_domain: bool = False
+    num_domains: int = Field(1, ge=1)
+    simtier_bins: int = Field(0, ge=0, description="0: off; >0: SimTier similarity histogram re-ranking")
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if len(set(self.modalities)) != len(self.modalities):
+            raise ValueError(f"modalities: duplicates in {self.modalities}")
+        if self.dim % self.heads:
+            raise ValueError(f"heads: dim {self.dim} is not divisible by {self.heads} heads")
+        return self
+
+    @property
+    def id_free(self) -> bool:
+        """True when items are represented by their content only (new items are scorable)."""
+        return "id" not in self.modalities
+
+    @property
+    def user_dim(self) -> int:
+        """Length of user and item vectors (one d-slice per modality)."""
+        return self.dim * len(self.modalities)

@@ -1,0 +1,179 @@
+"""The recommender: modality projections → interactive MoE → temporal MoE → per-modality causal transformers.
+
+Score(user, item) = sum_m s_m · c_m(item): the user vector is the concatenation of the per-modality states
+s_m at the last position and the item vector the concatenation of the item's projected modality vectors c_m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ranker.model.attention import SequenceEncoder
+from ranker.model.config import ModelConfig
+from ranker.model.dropout import FastDropout
+from ranker.model.modality import FeatureProjection
+from ranker.model.moe import InteractiveMoE, TemporalMoE, TimeEmbedding
+from ranker.model.simtier import SimTier
+from ranker.model.temporal import absolute_time_features, interval_buckets, log_bucket, num_bucket_embeddings
+
+
+@dataclass
+class ItemInputs:
+    """Raw item content for a set of items (any leading shape): encoder outputs, presence masks, optional ids."""
+
+    text: torch.Tensor  # (..., text_dim)
+    image: torch.Tensor  # (..., image_dim)
+    has_text: torch.Tensor  # (...) bool
+    has_image: torch.Tensor  # (...) bool
+    index: torch.Tensor | None = None  # (...) long catalogue index (ID modality only)
+
+
+@dataclass
+class SequenceInputs:
+    """Right-padded histories: times in ms, validity mask, the request time of each position's prediction."""
+
+    times_ms: torch.Tensor  # (B, L) int64
+    mask: torch.Tensor  # (B, L) bool
+    request_ms: torch.Tensor  # (B, L) int64: when the prediction made after position j is requested
+    domains: torch.Tensor | None = None  # (B, L) long
+    target_domains: torch.Tensor | None = None  # (B, L) long
+
+
+def request_times(times_ms: torch.Tensor, lengths: torch.Tensor, request_ms: torch.Tensor) -> torch.Tensor:
+    """Per-position request time: the next event's time inside the history, ``request_ms`` after the last."""
+    out = torch.empty_like(times_ms)
+    out[:, :-1] = times_ms[:, 1:]
+    out[:, -1] = request_ms
+    positions = torch.arange(times_ms.shape[1], device=times_ms.device).unsqueeze(0)
+    return torch.where(positions >= (lengths - 1).unsqueeze(1), request_ms.unsqueeze(1), out)
+
+
+class Recommender(nn.Module):
+    """Time-aware multimodal MoE sequential recommender (DESIGN.md §2); ID-free unless 'id' is a modality."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if "id" in cfg.modalities and cfg.num_items < 1:
+            raise ValueError("num_items: must be >= 1 when the 'id' modality is on")
+        self.cfg = cfg
+        d, m = cfg.dim, len(cfg.modalities)
+        self.projections = nn.ModuleDict()
+        if "text" in cfg.modalities:
+            self.projections["text"] = FeatureProjection(cfg.text_dim, d, cfg.projection_hidden)
+        if "image" in cfg.modalities:
+            self.projections["image"] = FeatureProjection(cfg.image_dim, d, cfg.projection_hidden)
+        self.id_embedding = nn.Embedding(cfg.num_items, d) if "id" in cfg.modalities else None
+        if self.id_embedding is not None:
+            nn.init.normal_(self.id_embedding.weight, std=0.02)
+        self.position = nn.Embedding(cfg.max_len, d)
+        nn.init.normal_(self.position.weight, std=0.02)
+        self.input_dropout = FastDropout(cfg.dropout)
+        self.interactive = InteractiveMoE(m, d, cfg.moe_experts) if cfg.interactive_moe and m > 1 else None
+        self.time_embedding = TimeEmbedding(d, cfg.interval_buckets) if cfg.temporal_moe else None
+        self.temporal = TemporalMoE(m * d, 2 * d, cfg.temporal_experts) if cfg.temporal_moe else None
+        self.encoders = nn.ModuleList(
+            SequenceEncoder(d, cfg.heads, cfg.layers, cfg.dropout, cfg.cross_domain) for _ in cfg.modalities
+        )
+        if cfg.request_gap:
+            self.gap_embedding = nn.Embedding(num_bucket_embeddings(cfg.interval_buckets), m * d)
+            nn.init.zeros_(self.gap_embedding.weight)
+        else:
+            self.gap_embedding = None
+        if cfg.cross_domain:
+            self.domain_query = nn.Embedding(cfg.num_domains, m * d)
+            nn.init.zeros_(self.domain_query.weight)
+        else:
+            self.domain_query = None
+        self.simtier = SimTier(cfg.simtier_bins, 2) if cfg.simtier_bins else None
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.cfg.modalities)
+
+    def item_vectors(self, items: ItemInputs) -> list[torch.Tensor]:
+        """Per-modality item vectors c_m (..., d) from content (and ids when the ID modality is on)."""
+        out = []
+        for name in self.cfg.modalities:
+            if name == "text":
+                out.append(self.projections["text"](items.text, items.has_text))
+            elif name == "image":
+                out.append(self.projections["image"](items.image, items.has_image))
+            else:
+                if items.index is None or self.id_embedding is None:
+                    raise ValueError("index: item indices are required by the 'id' modality")
+                out.append(self.id_embedding(items.index))
+        return out
+
+    def time_features(self, seq: SequenceInputs) -> torch.Tensor:
+        """(B, L, 2d) embedding of interval buckets and absolute-time phases (temporal MoE on only)."""
+        if self.time_embedding is None:
+            raise RuntimeError("time_features: the temporal MoE is off in this model")
+        intervals = interval_buckets(seq.times_ms, seq.mask, self.cfg.interval_scale, self.cfg.interval_buckets)
+        return self.time_embedding(intervals, absolute_time_features(seq.times_ms))
+
+    def encode(
+        self,
+        history: list[torch.Tensor],
+        seq: SequenceInputs,
+        replace: torch.Tensor | None = None,
+        replacement: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Per-modality states (B, L, d) for each position, given history item vectors c_m (B, L, d).
+
+        ``replace`` (B, L) bool with ``replacement`` (B, L, M*d) substitutes positions' inputs (placeholders).
+        """
+        d = self.cfg.dim
+        length = seq.mask.shape[1]
+        if length > self.cfg.max_len:
+            raise ValueError(f"history: length {length} exceeds max_len {self.cfg.max_len}")
+        xs = list(history)
+        if replace is not None and replacement is not None:
+            xs = [
+                torch.where(replace.unsqueeze(-1), replacement[..., i * d : (i + 1) * d], x) for i, x in enumerate(xs)
+            ]
+        pos = self.position(torch.arange(length, device=seq.mask.device)).unsqueeze(0)
+        xs = [self.input_dropout(x + pos) for x in xs]
+        if self.interactive is not None:
+            xs = self.interactive(xs)
+        if self.temporal is not None:
+            z = self.temporal(torch.cat(xs, dim=-1), self.time_features(seq))
+            xs = list(z.split(d, dim=-1))
+        domains = seq.domains if self.cfg.cross_domain else None
+        states = torch.cat([enc(x, seq.mask, domains) for enc, x in zip(self.encoders, xs, strict=True)], -1)
+        if self.gap_embedding is not None:
+            gap = log_bucket(seq.request_ms - seq.times_ms, self.cfg.interval_scale, self.cfg.interval_buckets)
+            states = states + self.gap_embedding(gap)
+        if self.domain_query is not None and seq.target_domains is not None:
+            states = states + self.domain_query(seq.target_domains)
+        return list(states.split(d, dim=-1))
+
+    @staticmethod
+    def last_state(states: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
+        """(B, M*d) user vectors: the concatenated states at each sequence's last valid position."""
+        idx = (lengths - 1).view(-1, 1, 1)
+        return torch.cat([s.gather(1, idx.expand(-1, 1, s.shape[-1])).squeeze(1) for s in states], dim=-1)
+
+    def simtier_scores(self, history: ItemInputs, mask: torch.Tensor, candidates: ItemInputs) -> torch.Tensor:
+        """(B, N) SimTier re-ranking term from raw text/image features of history (B, L) and candidates (N)."""
+        if self.simtier is None:
+            raise RuntimeError("simtier_scores: SimTier is off in this model (simtier_bins = 0)")
+        return self.simtier(
+            [history.text, history.image],
+            [mask & history.has_text, mask & history.has_image],
+            [candidates.text, candidates.image],
+            [candidates.has_text, candidates.has_image],
+        )
+
+
+def gather_items(table: ItemInputs, index: torch.Tensor) -> ItemInputs:
+    """Rows of a catalogue-wide ItemInputs at ``index`` (any shape)."""
+    return ItemInputs(
+        text=table.text[index],
+        image=table.image[index],
+        has_text=table.has_text[index],
+        has_image=table.has_image[index],
+        index=index,
+    )

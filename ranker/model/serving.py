@@ -1,0 +1,195 @@
+"""Inference contract used by the ranker service; imports no training or evaluation code.
+
+    model = ServingModel.load(Path("artifacts/ml100k-full"))
+    items = model.item_vectors(text, image, has_text, has_image)          # (n, dim) from encoder outputs
+    users = model.user_vectors(h_text, h_image, h_has_text, h_has_image,  # (B, L, ...) right-padded
+                               timestamps_ms, lengths, request_time_ms)   # (B, dim), one forward pass
+    scores = users @ items.T                                              # higher is better
+
+Item vectors depend only on an item's content (text and image encoder outputs, either may be absent), so an
+item created after training is scorable as soon as it is encoded. The history of a user is given as the raw
+encoder features of its items, in time order, padded on the right; histories longer than the model's
+``max_len`` keep their most recent ``max_len`` events. ``catalogue()`` returns the training item table
+stored in the artifact so a service can build its index without the dataset. All calls run under
+``torch.inference_mode`` and a lock, so one instance may be shared by threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ranker.model.artifact import load_artifact
+from ranker.model.catalogue import Catalogue
+from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
+
+
+class ServingModel:
+    """A loaded, immutable model artifact. ``score(user, item) = user_vec @ item_vec``."""
+
+    def __init__(self, model: Recommender, catalogue: Catalogue, domain_names: list[str], version: str) -> None:
+        if model.simtier is not None:
+            raise ValueError("artifact: SimTier models are offline-only (not a dot-product scorer)")
+        self._model = model.eval()
+        self._catalogue = catalogue
+        self._lock = threading.Lock()
+        self.version = version
+        self.dim = model.cfg.user_dim
+        self.id_free = model.cfg.id_free
+        self.max_len = model.cfg.max_len
+        self.text_dim = model.cfg.text_dim
+        self.image_dim = model.cfg.image_dim
+        self.domain_names = list(domain_names)
+        self._item_index = {item: i for i, item in enumerate(catalogue.item_ids)}
+
+    @classmethod
+    def load(cls, artifact_dir: Path) -> ServingModel:
+        """Load an artifact folder written by training."""
+        loaded = load_artifact(Path(artifact_dir))
+        return cls(loaded.model, loaded.catalogue, loaded.domain_names, loaded.version)
+
+    def catalogue(self) -> Catalogue:
+        """The training item table (ids, raw encoder features, presence masks) stored in the artifact."""
+        return self._catalogue
+
+    def domain_index(self, name: str) -> int:
+        """Index of a domain name known to the model."""
+        try:
+            return self.domain_names.index(name)
+        except ValueError:
+            raise ValueError(f"target_domain: unknown domain {name!r}; known {self.domain_names}") from None
+
+    def catalogue_index(self, item_ids: list[str]) -> np.ndarray:
+        """Training item indices of ``item_ids`` (needed only by ID-enabled artifacts)."""
+        unknown = [i for i in item_ids if i not in self._item_index]
+        if unknown:
+            raise ValueError(f"item_ids: not in the training catalogue, e.g. {unknown[:5]}")
+        return np.array([self._item_index[i] for i in item_ids], dtype=np.int64)
+
+    def item_vectors(
+        self,
+        text: np.ndarray,
+        image: np.ndarray,
+        has_text: np.ndarray,
+        has_image: np.ndarray,
+        item_index: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(n, dim) float32 item vectors from encoder outputs (``item_index`` only for ID-enabled artifacts)."""
+        n = len(has_text)
+        inputs = self._items(text, image, has_text, has_image, (n,), item_index)
+        with self._lock, torch.inference_mode():
+            return torch.cat(self._model.item_vectors(inputs), dim=-1).numpy().astype(np.float32, copy=False)
+
+    def user_vectors(
+        self,
+        history_text: np.ndarray,
+        history_image: np.ndarray,
+        history_has_text: np.ndarray,
+        history_has_image: np.ndarray,
+        timestamps_ms: np.ndarray,
+        lengths: np.ndarray,
+        request_time_ms: np.ndarray,
+        domains: np.ndarray | None = None,
+        target_domain: np.ndarray | None = None,
+        history_item_index: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(B, dim) user vectors for B right-padded histories in one batched forward pass.
+
+        Shapes: history_text (B, L, text_dim), history_image (B, L, image_dim), masks and timestamps (B, L),
+        lengths (B,) with 1 <= length <= L, request_time_ms (B,), domains (B, L) and target_domain (B,) as
+        domain indices (cross-domain models; default domain 0).
+        """
+        lengths = np.asarray(lengths, dtype=np.int64)
+        times = np.asarray(timestamps_ms)
+        if times.ndim != 2:
+            raise ValueError(f"timestamps_ms: expected (B, L), got shape {times.shape}")
+        b, length = times.shape
+        if lengths.shape != (b,) or (lengths < 1).any() or (lengths > length).any():
+            raise ValueError(f"lengths: expected {b} values in [1, {length}]")
+        request = np.asarray(request_time_ms)
+        if request.shape != (b,):
+            raise ValueError(f"request_time_ms: expected shape ({b},), got {request.shape}")
+        valid = np.arange(length)[None, :] < lengths[:, None]
+        for name, arr in (("timestamps_ms", times), ("request_time_ms", request)):
+            if not np.issubdtype(arr.dtype, np.integer) and not np.isfinite(arr).all():
+                raise ValueError(f"{name}: NaN or infinite values")
+        if (np.where(valid, times, 0) < 0).any() or (request < 0).any():
+            raise ValueError("timestamps_ms: negative timestamps")
+        items = self._items(
+            history_text,
+            history_image,
+            history_has_text,
+            history_has_image,
+            (b, length),
+            history_item_index,
+            prefix="history_",
+        )
+        dom = np.zeros((b, length), dtype=np.int64) if domains is None else np.asarray(domains, dtype=np.int64)
+        tgt = np.zeros(b, dtype=np.int64) if target_domain is None else np.asarray(target_domain, dtype=np.int64)
+        for name, arr, shape in (("domains", dom, (b, length)), ("target_domain", tgt, (b,))):
+            if arr.shape != shape or (arr < 0).any() or (arr >= len(self.domain_names)).any():
+                raise ValueError(f"{name}: expected shape {shape} with indices < {len(self.domain_names)}")
+        keep = self._recent_positions(lengths, length)
+        lengths_t = torch.from_numpy(np.minimum(lengths, self.max_len))
+        times_t = torch.from_numpy(times.astype(np.int64)).gather(1, keep)
+        mask = torch.arange(keep.shape[1])[None, :] < lengths_t[:, None]
+        seq = SequenceInputs(
+            times_ms=times_t,
+            mask=mask,
+            request_ms=request_times(times_t, lengths_t, torch.from_numpy(request.astype(np.int64))),
+            domains=torch.from_numpy(dom).gather(1, keep),
+            target_domains=torch.from_numpy(tgt).unsqueeze(1).expand(-1, keep.shape[1]).contiguous(),
+        )
+        with self._lock, torch.inference_mode():
+            history = [
+                v.gather(1, keep.unsqueeze(-1).expand(-1, -1, v.shape[-1])) for v in self._model.item_vectors(items)
+            ]
+            states = self._model.encode(history, seq)
+            return Recommender.last_state(states, lengths_t).numpy().astype(np.float32, copy=False)
+
+    def _recent_positions(self, lengths: np.ndarray, length: int) -> torch.Tensor:
+        """(B, min(L, max_len)) positions of each row's most recent events, left-aligned."""
+        width = min(length, self.max_len)
+        start = np.maximum(lengths - self.max_len, 0)
+        pos = start[:, None] + np.arange(width)[None, :]
+        return torch.from_numpy(np.minimum(pos, length - 1))
+
+    def _items(
+        self,
+        text: np.ndarray,
+        image: np.ndarray,
+        has_text: np.ndarray,
+        has_image: np.ndarray,
+        lead: tuple[int, ...],
+        index: np.ndarray | None,
+        prefix: str = "",
+    ) -> ItemInputs:
+        arrays = {
+            "text": (np.asarray(text, dtype=np.float32), (*lead, self.text_dim)),
+            "image": (np.asarray(image, dtype=np.float32), (*lead, self.image_dim)),
+            "has_text": (np.asarray(has_text, dtype=bool), lead),
+            "has_image": (np.asarray(has_image, dtype=bool), lead),
+        }
+        for name, (arr, shape) in arrays.items():
+            if arr.shape != shape:
+                raise ValueError(f"{prefix}{name}: expected shape {shape}, got {arr.shape}")
+        for name in ("text", "image"):
+            present = arrays[f"has_{name}"][0]
+            if not np.isfinite(arrays[name][0][present]).all():
+                raise ValueError(f"{prefix}{name}: NaN or infinite features")
+        if not self.id_free:
+            if index is None:
+                raise ValueError(f"{prefix}item_index: this artifact uses item IDs; pass catalogue indices")
+            index_t: torch.Tensor | None = torch.from_numpy(np.asarray(index, dtype=np.int64).reshape(lead))
+        else:
+            index_t = None
+        return ItemInputs(
+            text=torch.from_numpy(arrays["text"][0]),
+            image=torch.from_numpy(arrays["image"][0]),
+            has_text=torch.from_numpy(arrays["has_text"][0]),
+            has_image=torch.from_numpy(arrays["has_image"][0]),
+            index=index_t,
+        )

@@ -1,0 +1,1 @@
+"""The ranker gRPC service: Recommend (micro-batched), UpsertItems, DeleteItems, hot reload."""

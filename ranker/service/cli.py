@@ -1,0 +1,73 @@
+"""Command line: `python -m ranker serve --artifact DIR --user-state ADDR [--triton URL | --in-process] ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kairos.service.errors import Unavailable
+from kairos.service.logs import configure_logging
+from ranker.service.settings import RankerSettings
+
+EXIT_BAD_SETTINGS = 2
+EXIT_START_FAILED = 3
+
+log = logging.getLogger("ranker")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Flags override the YAML file (--config) and KAIROS_RANKER_* environment variables."""
+    p = argparse.ArgumentParser(prog="python -m ranker", description="Kairos ranker service.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gRPC server until SIGTERM/SIGINT (SIGHUP: reload the artifact)")
+    serve.add_argument("--config", type=Path, help="YAML file of settings (keys as in ranker/service/README.md)")
+    serve.add_argument("--artifact", type=Path, help="model artifact directory (or a symlink to one)")
+    serve.add_argument("--user-state", dest="user_state_address", help="host:port of the user-state service")
+    encoders = serve.add_mutually_exclusive_group()
+    encoders.add_argument("--triton", dest="triton_url", help="host:port of Triton serving the item encoders")
+    encoders.add_argument("--in-process", action="store_true", help="run the item encoders in this process")
+    serve.add_argument("--redis-url", help="Redis URL: fan item changes out to every replica")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--metrics-port", type=int)
+    serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--batch-window-ms", type=float)
+    serve.add_argument("--max-batch-size", type=int)
+    serve.add_argument("--artifact-poll-s", type=float)
+    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--log-format", choices=["json", "text"])
+    return p
+
+
+def load_settings(args: argparse.Namespace) -> RankerSettings:
+    """Settings from defaults < --config file < environment < flags."""
+    skip = ("command", "config", "in_process")
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    settings = RankerSettings.load(args.config, **overrides)
+    if args.in_process:
+        settings = settings.model_copy(update={"triton_url": None})
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except (ValidationError, FileNotFoundError, ValueError) as exc:
+        print(f"ranker: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    configure_logging("ranker", settings.log_level, settings.log_format)
+    from ranker.service.app import serve
+
+    try:
+        asyncio.run(serve(settings))
+    except (FileNotFoundError, ValueError, Unavailable) as exc:
+        log.error("ranker could not start", extra={"error": str(exc)})
+        return EXIT_START_FAILED
+    return 0

@@ -1,0 +1,50 @@
+"""Ranker-specific Prometheus metrics (index size, freshness, batch sizes, model version)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+FRESHNESS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RankerMetrics:
+    """Registered in the server's registry, next to the per-RPC metrics of kairos.service."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batch_size = Histogram(
+            "kairos_ranker_batch_size", "Recommend requests per micro-batch", registry=registry, buckets=BATCH_BUCKETS
+        )
+        self.index_size = Gauge("kairos_ranker_index_items", "Items in the serving index", registry=registry)
+        self.index_ann = Gauge("kairos_ranker_index_ann", "1 when the index uses ANN + re-scoring", registry=registry)
+        self.newest_item_ms = Gauge(
+            "kairos_ranker_newest_item_timestamp_ms", "Upsert time of the newest indexed item", registry=registry
+        )
+        self.newest_item_age = Gauge(
+            "kairos_ranker_newest_item_age_seconds", "Age of the newest indexed item", registry=registry
+        )
+        self.newest_item_age.set_function(self._newest_age)
+        self.upsert_to_visible = Histogram(
+            "kairos_ranker_upsert_to_visible_seconds",
+            "From an upsert's arrival (or stream entry time) to the item being recommendable here",
+            ("source",),
+            registry=registry,
+            buckets=FRESHNESS_BUCKETS_S,
+        )
+        self.degradations = Counter(
+            "kairos_ranker_degradations_total", "Degraded Recommend answers", ("reason",), registry=registry
+        )
+        self.items_changed = Counter(
+            "kairos_ranker_items_changed_total", "Item upserts and deletes applied", ("op", "source"), registry=registry
+        )
+        self.upsert_item_errors = Counter(
+            "kairos_ranker_upsert_item_errors_total", "Items rejected by UpsertItems", registry=registry
+        )
+        self.model_info = Info("kairos_ranker_model", "The serving model artifact", registry=registry)
+        self.reloads = Counter("kairos_ranker_model_reloads_total", "Model reloads", ("result",), registry=registry)
+
+    def _newest_age(self) -> float:
+        newest = self.newest_item_ms._value.get()
+        return 0.0 if newest <= 0 else max(0.0, time.time() - newest / 1000.0)

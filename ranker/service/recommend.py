@@ -1,0 +1,181 @@
+"""Recommend, micro-batched: one GetSequences call, one forward pass and one scoring matmul per batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from kairos.v1 import ranker_pb2
+from ranker.index import SearchQuery
+from ranker.service.batcher import MicroBatcher
+from ranker.service.compute import ComputeWorker
+from ranker.service.history import UsableHistory, assemble, merge_events, usable_history
+from ranker.service.metrics import RankerMetrics
+from ranker.service.popularity import PopularityRanker
+from ranker.service.settings import RankerSettings
+from ranker.service.state import ServingState
+from ranker.service.validation import RecommendQuery
+from user_state.client import UserStateClient
+from user_state.events import Event
+
+log = logging.getLogger(__name__)
+Degradation = ranker_pb2.Degradation
+FETCH_WARNING_INTERVAL_S = 5.0  # at most one "user state unavailable" log line per interval
+
+
+@dataclass
+class Pending:
+    """A validated query and the monotonic time by which its caller needs the answer (None: no deadline)."""
+
+    query: RecommendQuery
+    deadline: float | None
+
+
+@dataclass
+class Answer:
+    items: list[tuple[str, float]]
+    model_version: str
+    degradations: list[int] = field(default_factory=list)
+    unknown_candidate_ids: list[str] = field(default_factory=list)
+    history_length: int = 0
+    request_time_ms: int = 0
+
+    def to_proto(self) -> ranker_pb2.RecommendResponse:
+        return ranker_pb2.RecommendResponse(
+            items=[ranker_pb2.ScoredItem(item_id=i, score=s) for i, s in self.items],
+            model_version=self.model_version,
+            degradations=self.degradations,
+            unknown_candidate_ids=self.unknown_candidate_ids,
+            history_length=self.history_length,
+            request_time_ms=self.request_time_ms,
+        )
+
+
+class RecommendPipeline:
+    """Validated queries in, answers out; batches share the user-state call, the forward pass and the matmul."""
+
+    def __init__(
+        self,
+        settings: RankerSettings,
+        state: Callable[[], ServingState],
+        user_state: UserStateClient,
+        worker: ComputeWorker,
+        popularity: PopularityRanker,
+        metrics: RankerMetrics,
+    ) -> None:
+        self.s = settings
+        self._state = state
+        self._user_state = user_state
+        self._worker = worker
+        self._popularity = popularity
+        self._metrics = metrics
+        self._failed_fetches = 0
+        self._last_warning = -FETCH_WARNING_INTERVAL_S
+        self._batcher: MicroBatcher[Pending, Answer] = MicroBatcher(
+            self._process, settings.batch_window_ms / 1000.0, settings.max_batch_size
+        )
+
+    async def recommend(self, query: RecommendQuery, deadline: float | None) -> Answer:
+        return await self._batcher.submit(Pending(query, deadline))
+
+    async def close(self) -> None:
+        await self._batcher.close()
+
+    async def _fetch(self, batch: Sequence[Pending]) -> list[list[Event]] | None:
+        """Stored histories of the batch's users (one call), or None when user state failed or no time is left."""
+        now = time.monotonic()
+        reserve = self.s.compute_reserve_ms / 1000.0
+        # The smallest budget of the batch bounds the call, so no caller waits past its deadline; callers whose
+        # deadline has already passed are being cancelled and do not shrink everyone else's budget.
+        budgets = [p.deadline - now - reserve for p in batch if p.deadline is not None and p.deadline > now]
+        timeout = min([self.s.user_state_timeout_s, *budgets])
+        if timeout <= 0.001:
+            return None
+        users = list(dict.fromkeys(p.query.user_id for p in batch))
+        try:
+            sequences = await self._user_state.get_sequences(users, limit=self.s.history_fetch_limit, timeout_s=timeout)
+        except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:
+            self._failed_fetches += 1
+            if time.monotonic() - self._last_warning >= FETCH_WARNING_INTERVAL_S:
+                self._last_warning = time.monotonic()
+                code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
+                log.warning(
+                    "user state unavailable; using inline events",
+                    extra={"code": code, "failed_batches": self._failed_fetches},
+                )
+                self._failed_fetches = 0
+            return None
+        by_user = dict(zip(users, sequences, strict=True))
+        return [by_user[p.query.user_id] for p in batch]
+
+    async def _process(self, batch: Sequence[Pending]) -> list[Answer]:
+        self._metrics.batch_size.observe(len(batch))
+        stored = await self._fetch(batch)
+        degraded = stored is None
+        events = [
+            merge_events([] if stored is None else stored[i], p.query.recent_events, p.query.request_time_ms)
+            for i, p in enumerate(batch)
+        ]
+        answers = await self._worker.run(self._rank, self._state(), list(batch), events, degraded)
+        for reason in (d for a in answers for d in a.degradations):
+            self._metrics.degradations.labels(Degradation.Name(reason)).inc()
+        return answers
+
+    def _rank(
+        self, state: ServingState, batch: list[Pending], events: list[list[Event]], user_state_down: bool
+    ) -> list[Answer]:
+        """Runs on the compute worker: histories → one forward pass → one scoring pass → answers."""
+        features = state.catalog.features
+        max_len = state.model.max_len
+        histories = [usable_history(e, features, max_len) for e in events]
+        for e in events:
+            self._popularity.observe(e)
+        personal = [i for i, h in enumerate(histories) if h.rows]
+        answers: list[Answer | None] = [None] * len(batch)
+        if personal:
+            hist = assemble(
+                [histories[i] for i in personal],
+                [batch[i].query.request_time_ms for i in personal],
+                [batch[i].query.target_domain for i in personal],
+                features,
+            )
+            users = state.model.user_vectors(hist)
+            queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
+            for i, result in zip(personal, state.index.search(users, queries), strict=True):
+                answers[i] = self._answer(state, batch[i].query, histories[i], user_state_down)
+                answers[i].items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
+                answers[i].unknown_candidate_ids = result.unknown_candidate_ids
+        for i, answer in enumerate(answers):
+            if answer is None:
+                answers[i] = self._fallback(state, batch[i].query, histories[i], user_state_down)
+        return [a for a in answers if a is not None]
+
+    @staticmethod
+    def _search_query(user: int, q: RecommendQuery, h: UsableHistory) -> SearchQuery:
+        exclude = h.seen_item_ids if q.exclude_seen else frozenset()
+        return SearchQuery(user=user, k=q.k, exclude_ids=exclude, candidate_ids=q.candidate_ids)
+
+    @staticmethod
+    def _answer(state: ServingState, q: RecommendQuery, h: UsableHistory, user_state_down: bool) -> Answer:
+        flags = []
+        if user_state_down:
+            flags.append(Degradation.DEGRADATION_USER_STATE_UNAVAILABLE)
+        if h.unknown_items:
+            flags.append(Degradation.DEGRADATION_UNKNOWN_HISTORY_ITEMS)
+        return Answer([], state.model.version, flags, [], len(h.rows), q.request_time_ms)
+
+    def _fallback(self, state: ServingState, q: RecommendQuery, h: UsableHistory, user_state_down: bool) -> Answer:
+        answer = self._answer(state, q, h, user_state_down)
+        answer.degradations.append(Degradation.DEGRADATION_POPULARITY_FALLBACK)
+        index = state.index
+        if q.candidate_ids is not None:
+            answer.unknown_candidate_ids = [c for c in q.candidate_ids if c not in index]
+        exclude = h.seen_item_ids if q.exclude_seen else frozenset()
+        answer.items = self._popularity.top(
+            q.k, index.__contains__, state.catalog.recent_ids, exclude=exclude, candidates=q.candidate_ids
+        )
+        return answer

@@ -1,0 +1,49 @@
+"""The kairos.v1.Ranker gRPC servicer: validation, deadlines, and delegation to the pipelines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import grpc
+
+from kairos.v1 import ranker_pb2, ranker_pb2_grpc
+from ranker.service.items import ItemService
+from ranker.service.recommend import RecommendPipeline
+from ranker.service.state import ServingState
+from ranker.service.validation import RequestValidator
+
+
+class RankerServicer(ranker_pb2_grpc.RankerServicer):
+    """Recommend / UpsertItems / DeleteItems."""
+
+    def __init__(
+        self,
+        validator: RequestValidator,
+        state: Callable[[], ServingState],
+        recommender: RecommendPipeline,
+        items: ItemService,
+    ) -> None:
+        self._validator = validator
+        self._state = state
+        self._recommender = recommender
+        self._items = items
+
+    async def Recommend(
+        self, request: ranker_pb2.RecommendRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_pb2.RecommendResponse:
+        query = self._validator.recommend(request, self._state().model.domains)
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        answer = await self._recommender.recommend(query, deadline)
+        return answer.to_proto()
+
+    async def UpsertItems(
+        self, request: ranker_pb2.UpsertItemsRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_pb2.UpsertItemsResponse:
+        return await self._items.upsert(request)
+
+    async def DeleteItems(
+        self, request: ranker_pb2.DeleteItemsRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_pb2.DeleteItemsResponse:
+        return await self._items.delete(request)

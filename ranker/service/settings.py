@@ -1,0 +1,151 @@
+"""Typed settings of the ranker service (env prefix KAIROS_RANKER_, optional YAML file, CLI flags)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from kairos.service.channel import ChannelSettings
+from kairos.service.settings import ServiceSettings
+from ranker.index.config import IndexConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class RankerSettings(ServiceSettings):
+    """Everything `python -m ranker serve` can be told. Every field is also KAIROS_RANKER_<NAME>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KAIROS_RANKER_", extra="forbid", validate_default=True, env_ignore_empty=True
+    )
+
+    port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
+    metrics_port: int | None = Field(9101, ge=0, le=65535, description="Prometheus port; 0 = free; null disables.")
+
+    artifact: Path = Field(REPO_ROOT / "artifacts" / "current", description="Model artifact directory or symlink.")
+    artifact_poll_s: float = Field(
+        5.0, ge=0, description="How often the artifact path is checked for a new version (0: only on SIGHUP)."
+    )
+    data_dir: Path = Field(Path("var/ranker"), description="Where the embedded item store (SQLite) lives.")
+
+    user_state_address: str = Field(
+        "127.0.0.1:50051", description="Target of the user-state service: host:port or dns:///host:port."
+    )
+    user_state_lb_policy: Literal["pick_first", "round_robin"] = Field(
+        "round_robin", description="Balancing over every address user_state_address resolves to."
+    )
+    user_state_tls: bool = Field(False, description="Reach user-state over TLS (trusting user_state_tls_ca_file).")
+    user_state_tls_ca_file: Path | None = Field(None, description="PEM CA bundle trusted for user-state's cert.")
+    user_state_tls_cert_file: Path | None = Field(None, description="PEM client certificate for mTLS to user-state.")
+    user_state_tls_key_file: Path | None = Field(None, description="PEM private key of user_state_tls_cert_file.")
+    user_state_auth_token_file: Path | None = Field(
+        None, description="File whose first line is the bearer token sent to user-state."
+    )
+    user_state_timeout_s: float = Field(
+        0.25, gt=0, description="Most time one GetSequences may take (the caller's deadline may cut it shorter)."
+    )
+    history_fetch_limit: int = Field(
+        100, ge=1, le=100_000, description="Newest events fetched per user (the model uses its max_len of them)."
+    )
+    user_state_attempts: int = Field(1, ge=1, le=5, description="Attempts per GetSequences on UNAVAILABLE.")
+
+    triton_url: str | None = Field(
+        None, description="host:port of Triton's gRPC endpoint for the item encoders; unset: in-process ONNX Runtime."
+    )
+    encoder_warm_up: bool = Field(
+        True, description="Report SERVING only after the encoders embedded one text and one image (false: at once)."
+    )
+    encoder_warm_up_timeout_s: float = Field(
+        300.0, gt=0, description="Most time one warm-up attempt may take (cold model load included)."
+    )
+    encoder_warm_up_retry_s: float = Field(5.0, gt=0, description="Pause between failed warm-up attempts.")
+    encoder_timeout_s: float = Field(10.0, gt=0, description="Most time one encoder call may take.")
+    text_field_order: tuple[str, ...] = Field(
+        ("title", "genres", "plot"), description="Order in which Item.text_fields are joined into the item text."
+    )
+
+    redis_url: str | None = Field(None, description="When set, item changes fan out to every replica via Redis.")
+    redis_stream: str = Field("kairos:ranker:items", min_length=1, description="Redis Stream of item changes.")
+    replica_id: str = Field(default_factory=_default_replica_id, description="Name of this replica in the stream.")
+
+    batch_window_ms: float = Field(2.0, ge=0, description="Micro-batching: how long a batch waits for company.")
+    max_batch_size: int = Field(64, ge=1, le=4096, description="Micro-batching: most requests per batch (1: off).")
+    compute_threads: int = Field(0, ge=0, description="Torch intra-op threads of the compute worker (0: default).")
+    compute_reserve_ms: float = Field(
+        15.0, ge=0, description="Part of the caller's deadline kept for forward pass + scoring after user state."
+    )
+
+    max_k: int = Field(1000, ge=1, description="Largest k a Recommend may ask for.")
+    max_candidates: int = Field(10_000, ge=1, description="Most candidate_ids in one Recommend.")
+    max_recent_events: int = Field(200, ge=0, description="Most inline recent_events in one Recommend.")
+    max_id_bytes: int = Field(256, ge=1, description="Longest user/item/event id, in UTF-8 bytes.")
+    max_future_ms: int = Field(86_400_000, ge=0, description="How far past the server clock a time may lie.")
+    max_upsert_items: int = Field(256, ge=1, description="Most items in one UpsertItems.")
+    max_delete_items: int = Field(10_000, ge=1, description="Most ids in one DeleteItems.")
+    max_image_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted encoded image.")
+    max_text_chars: int = Field(20_000, gt=0, description="Longest accepted item text (after joining fields).")
+
+    popularity_half_life_s: float = Field(
+        86_400.0, gt=0, description="Decay of the popularity counts used by the no-history fallback."
+    )
+
+    index_exact_max_items: int = Field(200_000, ge=0, description="Above this many items, ANN + exact re-scoring.")
+    index_ann_kind: Literal["ivf_flat", "ivf_sq8"] = Field("ivf_flat", description="FAISS index kind.")
+    index_ann_nlist: int = Field(0, ge=0, description="IVF lists (0: about sqrt(N)).")
+    index_ann_nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
+    index_ann_shortlist: int = Field(512, ge=1, description="ANN candidates re-scored exactly per query.")
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> Self:
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return self
+
+    @model_validator(mode="after")
+    def _user_state_tls(self) -> Self:
+        if (self.user_state_tls_cert_file is None) != (self.user_state_tls_key_file is None):
+            raise ValueError("user_state_tls_cert_file and user_state_tls_key_file must be set together")
+        if not self.user_state_tls and (self.user_state_tls_ca_file or self.user_state_tls_cert_file):
+            raise ValueError("user_state_tls_ca_file/user_state_tls_cert_file need user_state_tls=true")
+        for name in (
+            "user_state_tls_ca_file",
+            "user_state_tls_cert_file",
+            "user_state_tls_key_file",
+            "user_state_auth_token_file",
+        ):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        return self
+
+    def user_state_channel(self) -> ChannelSettings:
+        """How the ranker reaches user-state: target, balancing, TLS/mTLS, bearer token, attempts."""
+        return ChannelSettings(
+            address=self.user_state_address,
+            lb_policy=self.user_state_lb_policy,
+            tls=self.user_state_tls,
+            tls_ca_file=self.user_state_tls_ca_file,
+            tls_cert_file=self.user_state_tls_cert_file,
+            tls_key_file=self.user_state_tls_key_file,
+            auth_token_file=self.user_state_auth_token_file,
+            max_attempts=self.user_state_attempts,
+        )
+
+    def index_config(self) -> IndexConfig:
+        """The item-index tuning these settings describe."""
+        return IndexConfig(
+            exact_max_items=self.index_exact_max_items,
+            ann_kind=self.index_ann_kind,
+            ann_nlist=self.index_ann_nlist,
+            ann_nprobe=self.index_ann_nprobe,
+            ann_shortlist=self.index_ann_shortlist,
+        )

@@ -1,0 +1,97 @@
+"""Experiment configuration: YAML files (optionally ``extends:`` another file) loaded into typed models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ranker.model.config import ModelConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    dataset: Literal["ml100k-mm"] = "ml100k-mm"
+    max_len: int = Field(50, ge=1)
+    cold_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    split_seed: int = 0
+    genre_domains: bool = Field(False, description="events carry the documented two-domain genre split")
+    user_limit: int = Field(0, ge=0, description="0: all users; >0: first N users (tests, smoke runs)")
+
+
+class Term(_Strict):
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0.0)
+    temperature: float = Field(0.1, gt=0.0)
+
+
+class MaskedTerm(Term):
+    ratio: float = Field(0.3, gt=0.0, lt=1.0, description="fraction of positions masked or replaced")
+
+
+class LossConfig(_Strict):
+    softmax: Literal["full", "sampled"] = "full"
+    sampled_negatives: int = Field(512, ge=1)
+    nicl: Term = Term(enabled=True, weight=0.1, temperature=0.1)
+    placeholder: MaskedTerm = MaskedTerm(enabled=True, weight=0.1, temperature=1.0, ratio=0.3)
+    id_contrastive: Term = Term(enabled=True, weight=0.1, temperature=0.2)
+    noisy: MaskedTerm = MaskedTerm(enabled=True, weight=0.1, temperature=0.2, ratio=0.2)
+    balance: Term = Term(enabled=True, weight=0.3, temperature=1.0)
+    modality_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="per-position chance to drop a modality")
+    step_modality_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="per-step chance to drop one content modality from every item"
+    )
+
+
+class TrainConfig(_Strict):
+    seed: int = 0
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(5, ge=1, description="epochs without validation NDCG@20 gain before stopping")
+    eval_every: int = Field(1, ge=1)
+    threads: int = Field(0, ge=0, description="torch threads per process; 0 = leave torch's default")
+    progress: bool = True
+
+
+class ExperimentConfig(_Strict):
+    """Everything ``python -m ranker.train`` needs besides paths."""
+
+    name: str = "full"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_raw(path: Path) -> dict[str, Any]:
+    """YAML mapping with ``extends: other.yaml`` (relative to the file) deep-merged underneath."""
+    if not path.exists():
+        raise FileNotFoundError(f"config: {path} not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"config: {path} must hold a mapping")
+    parent = raw.pop("extends", None)
+    return _merge(load_raw(path.parent / parent), raw) if parent else raw
+
+
+def load_experiment(path: Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load and validate an experiment config; errors name the offending field."""
+    raw = _merge(load_raw(path), overrides or {})
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(f"config {path}: {exc}") from exc

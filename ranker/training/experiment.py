@@ -1,0 +1,96 @@
+"""Shared steps of the train and evaluate CLIs: data preparation, test-split evaluation, artifact writing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ranker.data.contract import Dataset
+from ranker.data.domains import with_genre_domains
+from ranker.data.loaders import load_ml100k_mm
+from ranker.data.splits import Split, leave_one_out
+from ranker.features import cached_item_features
+from ranker.metrics import ranking_metrics
+from ranker.model.artifact import save_artifact
+from ranker.model.catalogue import Catalogue
+from ranker.model.recommender import Recommender
+from ranker.training.config import ExperimentConfig
+from ranker.training.curves import plot_training_curves
+from ranker.training.loop import TrainResult
+from ranker.training.scoring import case_ranks, score_cases
+
+EVAL_SPLITS = ("warm", "cold", "no_images", "no_texts", "warm_masked")
+
+
+def prepare_data(
+    cfg: ExperimentConfig, data_dir: Path, cache_dir: Path, progress: bool = True
+) -> tuple[Split, Catalogue]:
+    """Load the dataset, split it and attach cached encoder features aligned to the split's item order."""
+    dataset = load_ml100k_mm(data_dir)
+    if cfg.data.genre_domains:
+        dataset = with_genre_domains(dataset)
+    if cfg.data.user_limit:
+        dataset = _first_users(dataset, cfg.data.user_limit)
+    split = leave_one_out(dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len)
+    features = cached_item_features(data_dir / "items.csv", cache_dir / dataset.name, progress=progress)
+    return split, features.aligned_to(split.item_ids)
+
+
+def _first_users(dataset: Dataset, limit: int) -> Dataset:
+    """The events of the first ``limit`` users in file order (smoke runs and tests)."""
+    users = list(dict.fromkeys(dataset.events.user_ids.tolist()))[:limit]
+    keep = np.isin(dataset.events.user_ids, np.array(users, dtype=object))
+    ev = dataset.events
+    events = dataclasses.replace(
+        ev,
+        user_ids=ev.user_ids[keep],
+        item_ids=ev.item_ids[keep],
+        timestamps_ms=ev.timestamps_ms[keep],
+        domains=None if ev.domains is None else ev.domains[keep],
+        event_types=None if ev.event_types is None else ev.event_types[keep],
+    )
+    return dataclasses.replace(dataset, events=events)
+
+
+def evaluate_test(model: Recommender, split: Split, catalogue: Catalogue) -> dict[str, dict[str, float]]:
+    """Full-ranking test metrics on every evaluation split (see ``EVAL_SPLITS``).
+
+    warm / cold: test cases whose target is a training / cold item, history unmasked; no_images / no_texts:
+    warm cases with that modality removed from every item at test time; warm_masked: warm cases with the
+    user's previously seen items removed from the ranking.
+    """
+    test = split.test
+    warm, cold = test.subset(~test.cold), test.subset(test.cold)
+    warm_scores = score_cases(model, catalogue, warm)
+    out = {
+        "warm": ranking_metrics(case_ranks(warm_scores, warm)),
+        "warm_masked": ranking_metrics(case_ranks(warm_scores, warm, mask_history=True)),
+        "cold": ranking_metrics(case_ranks(score_cases(model, catalogue, cold), cold)),
+    }
+    for name, modality in (("no_images", "image"), ("no_texts", "text")):
+        scores = score_cases(model, catalogue.without(modality), warm)
+        out[name] = ranking_metrics(case_ranks(scores, warm))
+    return {name: out[name] for name in EVAL_SPLITS}
+
+
+def write_artifact(
+    out: Path, cfg: ExperimentConfig, result: TrainResult, split: Split, catalogue: Catalogue, test: dict
+) -> None:
+    """Weights, config, item-id map, catalogue, metrics.json and training-curve PNG under ``out``."""
+    save_artifact(out, result.model, catalogue, split.domain_names)
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    metrics = {
+        "name": cfg.name,
+        "best_epoch": result.best_epoch,
+        "best_valid_ndcg@20": result.best_valid,
+        "train_seconds": result.seconds,
+        "test": test,
+        "test_cases": {"warm": int((~split.test.cold).sum()), "cold": int(split.test.cold.sum())},
+        "history": result.history,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot_training_curves(result.history, out / "training_curve.png", title=cfg.name)

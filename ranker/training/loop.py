@@ -1,0 +1,180 @@
+"""The training loop: seeded, progress bar, DDP-aware (torchrun, gloo), early stopping on validation NDCG@20."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from ranker.data.batches import training_batch
+from ranker.data.splits import Split, training_windows
+from ranker.metrics import ranking_metrics
+from ranker.model.catalogue import Catalogue
+from ranker.model.recommender import Recommender
+from ranker.training.config import ExperimentConfig
+from ranker.training.objectives import TrainingObjective
+from ranker.training.scoring import case_ranks, score_cases
+
+LOG = logging.getLogger(__name__)
+SELECTION_METRIC = "ndcg@20"
+
+
+@dataclass
+class TrainResult:
+    """A trained model (best validation epoch restored) and its per-epoch history."""
+
+    model: Recommender
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_valid: float = 0.0
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size); starts a gloo process group when launched by torchrun with several processes."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def build_model(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> Recommender:
+    """A fresh model sized for the split, with feature standardisation fitted on training items."""
+    model_cfg = cfg.model.model_copy(
+        update={
+            "num_items": split.num_items if "id" in cfg.model.modalities else cfg.model.num_items,
+            "num_domains": max(len(split.domain_names), 1),
+            "max_len": cfg.data.max_len,
+            "text_dim": catalogue.text.shape[1],
+            "image_dim": catalogue.image.shape[1],
+        }
+    )
+    model = Recommender(model_cfg)
+    table = catalogue.inputs()
+    train_items = torch.from_numpy(split.train_items)
+    if "text" in model.projections:
+        model.projections["text"].fit_statistics(table.text, table.has_text & train_items)
+    if "image" in model.projections:
+        model.projections["image"].fit_statistics(table.image, table.has_image & train_items)
+    return model
+
+
+def validate(model: Recommender, split: Split, catalogue: Catalogue) -> dict[str, float]:
+    """Metrics on validation cases whose target is a training item (history unmasked)."""
+    cases = split.valid.subset(split.train_items[split.valid.targets])
+    return ranking_metrics(case_ranks(score_cases(model, catalogue, cases), cases))
+
+
+def train(
+    cfg: ExperimentConfig,
+    split: Split,
+    catalogue: Catalogue,
+    checkpoint_dir: Path | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train one model; every process of a torchrun job calls this and ends with the same best weights."""
+    tc = cfg.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    rank, world = distributed_context()
+    seed_everything(tc.seed)
+    model = build_model(cfg, split, catalogue)
+    objective = TrainingObjective(model, cfg.loss)
+    step_module: torch.nn.Module = objective
+    if world > 1:
+        step_module = DistributedDataParallel(objective, find_unused_parameters=True)
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    table = catalogue.inputs()
+    allowed = torch.from_numpy(split.train_items)
+    counts = np.zeros(split.num_items)
+    for s in split.train:
+        np.add.at(counts, s.items, 1)
+    proposal = torch.from_numpy(counts / counts.sum()).float()
+    windows = training_windows(split.train, cfg.data.max_len)
+    if not windows:
+        raise ValueError("data: no training sequence has two or more events")
+    result = TrainResult(model=model)
+    best_state = copy.deepcopy(model.state_dict())
+    stale, start = 0, time.perf_counter()
+    torch.manual_seed(tc.seed * 1000 + rank)  # per-rank stream for dropout and corruption noise
+    for epoch in range(1, tc.epochs + 1):
+        objective.train()
+        order = np.random.default_rng(tc.seed * 100_003 + epoch).permutation(len(windows))
+        mine = order[rank::world]
+        steps = max(1, len(order) // (tc.batch_size * world))
+        sums: dict[str, float] = {}
+        contrib = torch.zeros(len(model.modalities))
+        show = tc.progress and rank == 0
+        for step in tqdm(range(steps), desc=f"{cfg.name} epoch {epoch}", disable=not show, leave=False):
+            rows = mine[step * tc.batch_size : (step + 1) * tc.batch_size]
+            if len(rows) == 0:
+                rows = mine[: tc.batch_size]
+            out = step_module(training_batch([windows[i] for i in rows]), table, allowed, proposal)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            optimizer.step()
+            for key, value in out.items():
+                if key != "contrib":
+                    sums[key] = sums.get(key, 0.0) + float(value.detach())
+            contrib += out["contrib"]
+        record = {"epoch": float(epoch), **{f"loss/{k}": v / steps for k, v in sums.items()}}
+        for name, value in zip(model.modalities, (contrib / steps).tolist(), strict=True):
+            record[f"contribution/{name}"] = value
+        if epoch % tc.eval_every == 0 or epoch == tc.epochs:
+            record.update({f"valid/{k}": v for k, v in validate(model, split, catalogue).items()})
+            score = record[f"valid/{SELECTION_METRIC}"]
+            if score > result.best_valid or result.best_epoch == 0:
+                result.best_valid, result.best_epoch = score, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                stale = 0
+            else:
+                stale += 1
+        record["seconds"] = time.perf_counter() - start
+        result.history.append(record)
+        if rank == 0:
+            LOG.info("%s seed %d epoch %d %s", cfg.name, tc.seed, epoch, _summary(record))
+            if checkpoint_dir is not None:
+                _checkpoint(checkpoint_dir, epoch, model, optimizer, result)
+        if on_epoch is not None and rank == 0:
+            on_epoch(record)
+        if stale >= tc.patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _summary(record: dict[str, float]) -> str:
+    keys = ("loss/loss", "valid/ndcg@20", "valid/hr@10")
+    parts = [f"{k}={record[k]:.4f}" for k in keys if k in record]
+    parts += [f"{k}={v:.3f}" for k, v in record.items() if k.startswith("contribution/")]
+    return " ".join(parts)
+
+
+def _checkpoint(folder: Path, epoch: int, model: Recommender, optimizer, result: TrainResult) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "last.pt.tmp"
+    torch.save(
+        {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": result.history},
+        tmp,
+    )
+    tmp.replace(folder / "last.pt")

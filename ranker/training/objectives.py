@@ -1,0 +1,191 @@
+"""All training objectives of one step, wrapped in one module so DDP sees a single forward."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ranker.data.batches import Batch
+from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, gather_items
+from ranker.training.config import LossConfig
+from ranker.training.losses import (
+    balance_loss,
+    full_softmax_ce,
+    info_nce,
+    modality_contributions,
+    sampled_softmax_ce,
+)
+
+_MAX_CONTRAST = 512  # positions sampled for the item-level contrastive loss
+_MAX_BALANCE = 2048  # positions sampled for the per-modality balancing losses
+_AUX_SEQUENCES = 32  # sequences re-encoded (masked / corrupted) for the sequence-level contrastive losses
+
+
+class TrainingObjective(nn.Module):
+    """Next-item softmax plus the switchable auxiliary losses (PMMRec, HM4SR, CKD, noisy items, SimTier)."""
+
+    def __init__(self, model: Recommender, cfg: LossConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        width = model.cfg.user_dim
+        self.placeholder = nn.Linear(2 * model.cfg.dim, width) if model.cfg.temporal_moe else None
+        self.placeholder_vector = nn.Parameter(torch.zeros(width))
+        self.noise_head = nn.Linear(width, 1)
+
+    def forward(
+        self, batch: Batch, catalogue: ItemInputs, allowed: torch.Tensor, proposal: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        model, cfg = self.model, self.cfg
+        names = model.modalities
+        catalogue = self._drop_catalogue_modality(catalogue, names)
+        items_c = model.item_vectors(catalogue)  # per modality (N, d)
+        history = self._drop_modalities([c[batch.items] for c in items_c], names)
+        states = model.encode(history, batch.seq)
+        mask = batch.seq.mask
+        targets = batch.targets[mask]
+        users = [s[mask] for s in states]
+        out: dict[str, torch.Tensor] = {}
+
+        per_modality = [u @ c.T for u, c in zip(users, items_c, strict=True)]
+        if cfg.softmax == "full":
+            main = full_softmax_ce(sum(per_modality), targets, allowed)
+        else:
+            main = sampled_softmax_ce(
+                torch.cat(users, -1), torch.cat(items_c, -1), targets, proposal, cfg.sampled_negatives
+            )
+        out["main"] = main
+        total = main
+
+        if cfg.balance.enabled and len(names) > 1:
+            pick = torch.randperm(len(targets))[:_MAX_BALANCE]
+            loss, contrib = balance_loss(
+                [p[pick] for p in per_modality], targets[pick], allowed, cfg.balance.temperature
+            )
+            out["balance"] = loss
+            out["contrib"] = contrib.mean(0)
+            total = total + cfg.balance.weight * loss
+        else:
+            pick = torch.randperm(len(targets))[:_MAX_BALANCE]
+            out["contrib"] = modality_contributions(
+                [p[pick].detach() for p in per_modality], targets[pick], allowed
+            ).mean(0)
+
+        if cfg.nicl.enabled and "text" in names and "image" in names:
+            loss = self._nicl(batch, catalogue, items_c, names)
+            if loss is not None:
+                out["nicl"] = loss
+                total = total + cfg.nicl.weight * loss
+
+        clean_user = Recommender.last_state(states, batch.lengths)
+        sub = slice(0, _AUX_SEQUENCES)
+        sub_mask, sub_seq, sub_lengths = mask[sub], _rows(batch.seq, sub), batch.lengths[sub]
+        sub_history = [h[sub] for h in history]
+        if cfg.placeholder.enabled:
+            replace = (torch.rand(sub_mask.shape) < cfg.placeholder.ratio) & sub_mask
+            if self.placeholder is not None:
+                replacement = self.placeholder(model.time_features(sub_seq))
+            else:
+                replacement = self.placeholder_vector.expand(*sub_mask.shape, -1)
+            masked = Recommender.last_state(model.encode(sub_history, sub_seq, replace, replacement), sub_lengths)
+            loss = info_nce(masked, clean_user[sub], cfg.placeholder.temperature)
+            out["placeholder"] = loss
+            total = total + cfg.placeholder.weight * loss
+
+        if cfg.noisy.enabled:
+            replaced = (torch.rand(sub_mask.shape) < cfg.noisy.ratio) & sub_mask
+            pool = torch.nonzero(allowed).squeeze(1)
+            random_items = pool[torch.randint(len(pool), sub_mask.shape)]
+            noisy_items = torch.where(replaced, random_items, batch.items[sub])
+            noisy_states = model.encode([c[noisy_items] for c in items_c], sub_seq)
+            detect = self.noise_head(torch.cat(noisy_states, -1)).squeeze(-1)
+            detect_loss = F.binary_cross_entropy_with_logits(detect[sub_mask], replaced[sub_mask].float())
+            noisy_user = Recommender.last_state(noisy_states, sub_lengths)
+            robust = info_nce(noisy_user, clean_user[sub], cfg.noisy.temperature)
+            out["noisy"] = detect_loss + robust
+            total = total + cfg.noisy.weight * out["noisy"]
+
+        if cfg.id_contrastive.enabled and "id" in names and len(names) > 1:
+            d = model.cfg.dim
+            k = names.index("id")
+            slices = clean_user.split(d, dim=-1)
+            content = torch.stack([s for i, s in enumerate(slices) if i != k]).mean(0)
+            loss = info_nce(slices[k], content, cfg.id_contrastive.temperature)
+            out["id_contrastive"] = loss
+            total = total + cfg.id_contrastive.weight * loss
+
+        if model.simtier is not None:
+            last = (batch.lengths - 1).unsqueeze(1)
+            hist_raw = gather_items(catalogue, batch.items)
+            logits = (clean_user @ torch.cat(items_c, -1).T) + model.simtier_scores(hist_raw, mask, catalogue)
+            loss = full_softmax_ce(logits, batch.targets.gather(1, last).squeeze(1), allowed)
+            out["simtier"] = loss
+            total = total + loss
+
+        out["loss"] = total
+        return out
+
+    def _drop_catalogue_modality(self, catalogue: ItemInputs, names: list[str]) -> ItemInputs:
+        """Training-time whole-modality dropout: for this step one content modality is absent for every item,
+        so each modality's path also learns to rank alone (robustness to missing images or texts)."""
+        content = [n for n in names if n in ("text", "image")]
+        if not self.training or len(content) < 2 or torch.rand(()) >= self.cfg.step_modality_dropout:
+            return catalogue
+        dropped = content[int(torch.randint(len(content), ()))]
+        absent = torch.zeros_like(catalogue.has_text)
+        return ItemInputs(
+            text=catalogue.text,
+            image=catalogue.image,
+            has_text=absent if dropped == "text" else catalogue.has_text,
+            has_image=absent if dropped == "image" else catalogue.has_image,
+            index=catalogue.index,
+        )
+
+    def _drop_modalities(self, history: list[torch.Tensor], names: list[str]) -> list[torch.Tensor]:
+        """Training-time modality dropout: a position loses one content modality (→ its absent vector)."""
+        p = self.cfg.modality_dropout
+        content = [i for i, n in enumerate(names) if n in ("text", "image")]
+        if not self.training or p <= 0 or len(names) < 2 or not content:
+            return history
+        shape = history[0].shape[:-1]
+        drop = torch.rand(shape) < p
+        which = torch.randint(len(content), shape)
+        out = list(history)
+        for k, i in enumerate(content):
+            absent = self.model.projections[names[i]].absent
+            out[i] = torch.where((drop & (which == k)).unsqueeze(-1), absent.expand_as(out[i]), out[i])
+        return out
+
+    def _nicl(
+        self, batch: Batch, catalogue: ItemInputs, items_c: list[torch.Tensor], names: list[str]
+    ) -> torch.Tensor | None:
+        """PMMRec next-item cross-modal contrastive loss over sampled (item, next item) pairs."""
+        mask = batch.seq.mask
+        cur, nxt = batch.items[mask], batch.targets[mask]
+        both = catalogue.has_text & catalogue.has_image
+        keep = torch.nonzero(both[cur] & both[nxt]).squeeze(1)
+        if len(keep) < 2:
+            return None
+        keep = keep[torch.randperm(len(keep))[:_MAX_CONTRAST]]
+        cur, nxt = cur[keep], nxt[keep]
+        text, image = items_c[names.index("text")], items_c[names.index("image")]
+        same_cur = cur.unsqueeze(0) == cur.unsqueeze(1)
+        same_nxt = nxt.unsqueeze(0) == nxt.unsqueeze(1)
+        t = self.cfg.nicl.temperature
+        return (
+            info_nce(text[cur], image[cur], t, same_cur)
+            + info_nce(text[cur], image[nxt], t, same_nxt)
+            + info_nce(image[cur], text[nxt], t, same_nxt)
+        ) / 3.0
+
+
+def _rows(seq: SequenceInputs, rows: slice) -> SequenceInputs:
+    """The sequences ``rows`` of a batch."""
+    return SequenceInputs(
+        times_ms=seq.times_ms[rows],
+        mask=seq.mask[rows],
+        request_ms=seq.request_ms[rows],
+        domains=None if seq.domains is None else seq.domains[rows],
+        target_domains=None if seq.target_domains is None else seq.target_domains[rows],
+    )

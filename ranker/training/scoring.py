@@ -1,0 +1,41 @@
+"""Full-catalogue scoring of evaluation cases with a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ranker.data.batches import eval_batch
+from ranker.data.splits import EvalCases
+from ranker.metrics import target_ranks
+from ranker.model.catalogue import Catalogue
+from ranker.model.recommender import Recommender, gather_items
+
+
+@torch.no_grad()
+def score_cases(model: Recommender, catalogue: Catalogue, cases: EvalCases, batch_size: int = 256) -> np.ndarray:
+    """(C, N) scores of every catalogue item for every case (history unmasked)."""
+    model.eval()
+    table = catalogue.inputs()
+    items_c = model.item_vectors(table)
+    matrix = torch.cat(items_c, dim=-1)
+    out = np.empty((len(cases), len(catalogue)), dtype=np.float32)
+    for start in range(0, len(cases), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(cases)))
+        batch = eval_batch(cases, rows)
+        states = model.encode([c[batch.items] for c in items_c], batch.seq)
+        scores = Recommender.last_state(states, batch.lengths) @ matrix.T
+        if model.simtier is not None:
+            scores = scores + model.simtier_scores(gather_items(table, batch.items), batch.seq.mask, table)
+        out[rows] = scores.numpy()
+    return out
+
+
+def case_ranks(scores: np.ndarray, cases: EvalCases, mask_history: bool = False) -> np.ndarray:
+    """0-based target ranks; with ``mask_history`` every item seen before the target is removed first."""
+    if mask_history:
+        scores = scores.copy()
+        for row, seen in enumerate(cases.seen):
+            keep_target = seen[seen != cases.targets[row]]
+            scores[row, keep_target] = -np.inf
+    return target_ranks(scores, cases.targets)

@@ -1,0 +1,91 @@
+"""Item index: exact top-k matches brute force; ANN + re-scoring recalls it; add/replace/remove in place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ranker.index import IndexConfig, ItemIndex, SearchQuery
+
+
+def brute_top(users: np.ndarray, vectors: np.ndarray, ids: list[str], k: int) -> list[list[str]]:
+    scores = users @ vectors.T
+    return [[ids[j] for j in np.argsort(-row, kind="stable")[:k]] for row in scores]
+
+
+@pytest.fixture
+def catalogue() -> tuple[list[str], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    users = rng.standard_normal((8, 32)).astype(np.float32)
+    return [f"i{j}" for j in range(3000)], vectors, users
+
+
+def test_exact_top_k_matches_brute_force(catalogue) -> None:
+    ids, vectors, users = catalogue
+    index = ItemIndex.build(ids, vectors)
+    assert not index.uses_ann
+    results = index.search(users, [SearchQuery(user=b, k=10) for b in range(len(users))])
+    assert [r.item_ids for r in results] == brute_top(users, vectors, ids, 10)
+    expected = np.sort(users @ vectors.T, axis=1)[:, ::-1][:, :10]
+    np.testing.assert_allclose(np.stack([r.scores for r in results]), expected, rtol=1e-5)
+
+
+def test_exclusions_candidates_and_unknown_candidates(catalogue) -> None:
+    ids, vectors, users = catalogue
+    index = ItemIndex.build(ids, vectors)
+    top = index.search(users[:1], [SearchQuery(user=0, k=5)])[0].item_ids
+    excluded = index.search(users[:1], [SearchQuery(user=0, k=5, exclude_ids=frozenset(top[:2]))])[0]
+    assert excluded.item_ids[:3] == top[2:]
+    assert not set(top[:2]) & set(excluded.item_ids)
+    restricted = index.search(users[:1], [SearchQuery(user=0, k=3, candidate_ids=["i5", "i7", "nope", "i9"])])[0]
+    assert sorted(restricted.item_ids) == ["i5", "i7", "i9"]
+    assert restricted.unknown_candidate_ids == ["nope"]
+    assert list(restricted.scores) == sorted(restricted.scores, reverse=True)
+
+
+def test_upsert_replace_and_remove_without_rebuild(catalogue) -> None:
+    ids, vectors, users = catalogue
+    index = ItemIndex.build(ids, vectors)
+    best = users[0] / np.linalg.norm(users[0]) * 100
+    index.upsert(["new"], best[None, :])
+    assert index.search(users[:1], [SearchQuery(user=0, k=1)])[0].item_ids == ["new"]
+    index.upsert(["new"], -best[None, :])  # replace in place
+    assert "new" not in index.search(users[:1], [SearchQuery(user=0, k=50)])[0].item_ids
+    assert len(index) == 3001
+    top = index.search(users[:1], [SearchQuery(user=0, k=1)])[0].item_ids[0]
+    assert index.remove([top, "missing"]) == [top]
+    assert top not in index.search(users[:1], [SearchQuery(user=0, k=50)])[0].item_ids
+    assert len(index) == 3000
+
+
+def test_compaction_keeps_results(catalogue) -> None:
+    ids, vectors, users = catalogue
+    index = ItemIndex.build(ids, vectors, IndexConfig(compact_ratio=0.5))
+    index.remove(ids[:2000])
+    assert len(index) == 1000
+    result = index.search(users, [SearchQuery(user=b, k=10) for b in range(len(users))])
+    assert [r.item_ids for r in result] == brute_top(users, vectors[2000:], ids[2000:], 10)
+
+
+def test_ann_shortlist_with_exact_rescoring_recalls_exact() -> None:
+    rng = np.random.default_rng(1)  # clustered, like real item embeddings
+    centers = rng.standard_normal((40, 32)).astype(np.float32)
+    vectors = (centers[rng.integers(0, 40, 3000)] + 0.3 * rng.standard_normal((3000, 32))).astype(np.float32)
+    users = (centers[rng.integers(0, 40, 8)] + 0.3 * rng.standard_normal((8, 32))).astype(np.float32)
+    ids = [f"i{j}" for j in range(3000)]
+    config = IndexConfig(exact_max_items=1000, ann_nprobe=8, ann_shortlist=200)
+    index = ItemIndex.build(ids, vectors, config)
+    assert index.uses_ann
+    results = index.search(users, [SearchQuery(user=b, k=10) for b in range(len(users))])
+    exact = brute_top(users, vectors, ids, 10)
+    recall = np.mean([len(set(r.item_ids) & set(e)) / 10 for r, e in zip(results, exact, strict=True)])
+    assert recall >= 0.8
+    for b, r in enumerate(results):  # re-scored exactly: the true inner products, best first
+        true = np.array([vectors[int(i[1:])] @ users[b] for i in r.item_ids])
+        np.testing.assert_allclose(r.scores, true, rtol=1e-5)
+        assert list(r.scores) == sorted(r.scores, reverse=True)
+    index.upsert(["new"], (users[3] * 100)[None, :])
+    assert index.search(users, [SearchQuery(user=3, k=1)])[0].item_ids == ["new"]
+    index.remove(["new"])
+    assert "new" not in index.search(users, [SearchQuery(user=3, k=20)])[0].item_ids
