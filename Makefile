@@ -51,7 +51,7 @@ lint: install  ## ruff lint + format check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: install
+format: install  ## ruff format + autofix
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
@@ -92,5 +92,5 @@ features: install  ## item text/image features of ml100k-mm into build/features/
 soak: install  ## 10-minute soak: RSS growth, errors, latency drift -> reports/bench/soak.json + soak.png
 	$(PY) -m bench.soak_bench --minutes 10
 
-clean:
+clean:  ## remove .venv, build outputs and generated stubs
 	rm -rf $(VENV) build *.egg-info kairos/v1/*_pb2*.py kairos/v1/*_pb2.pyi

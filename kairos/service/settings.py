@@ -47,8 +47,8 @@ class ServiceSettings(BaseSettings):
     auth_tokens_file: Path | None = Field(
         None, description="File of accepted bearer tokens, one per line; when set, every RPC but health needs one."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level logged.")
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line (structured).")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

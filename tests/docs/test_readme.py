@@ -1,0 +1,22 @@
+"""The README's generated configuration reference matches the settings classes, and its commands exist."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from scripts.settings_reference import REPO_ROOT, readme_block, render
+
+
+def test_settings_reference_is_current() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert readme_block(readme) == render(), "run: python scripts/settings_reference.py --write"
+
+
+def test_every_make_target_the_readme_names_exists() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    named = set(re.findall(r"`make ([a-z0-9-]+)`", readme)) | set(re.findall(r"^make ([a-z0-9-]+)", readme, re.M))
+    listed = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    targets = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    assert named, "the README names make targets"
+    assert named <= targets, f"README names targets make does not have: {sorted(named - targets)}"
