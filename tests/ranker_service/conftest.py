@@ -44,7 +44,8 @@ def artifact() -> Path:
         done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-4000:]
         for stale in ARTIFACT_CACHE.glob("tiny-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if stale != tmp:  # the glob matches the fresh artifact's own temporary folder too
+                shutil.rmtree(stale, ignore_errors=True)
         tmp.rename(target)
     return target
 
