@@ -9,8 +9,11 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   `--target-rps` requests/s (or 80% of that maximum when lower). With micro-batching on (default window and
   batch size) and for the naive baseline (max_batch_size=1: one GetSequences, one forward pass and one full exact
   scoring per request; exact scoring even at 1M). Users hold 50 events each (the model's max_len).
-- Scoring throughput: one exact scoring pass (64 users x N items) as a fraction of this machine's fp32 matmul
-  peak measured in the same run (best of square 2048 matmuls).
+  Where the CPU has native bfloat16 (the default index_exact_prefilter=auto turns the bfloat16 first pass on),
+  the float32-only exact scoring is measured too (`_fp32_` keys), with the prefilter's recall@10 vs float32.
+- Scoring throughput: one float32 exact scoring pass (64 users x N items) as a fraction of this machine's fp32
+  matmul peak measured in the same run (best of square 2048 matmuls).
+Context: the 1-minute load average at start and end (`load_average_1m_at_*`), as the machine may be shared.
 - Freshness: UpsertItems acknowledged -> first Recommend (candidate_ids=[the item]) that returns it, with the
   encoders served by the local Triton; on the same replica and on a second replica tailing Redis.
 """
@@ -38,6 +41,7 @@ from tqdm import tqdm
 from bench.ranker_server import synthetic_vectors
 from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
+from ranker.index.prefilter import prefilter_enabled
 from ranker.service.history import assemble, usable_history
 from ranker.service.model_adapter import ModelAdapter
 from tests.support.ports import free_port
@@ -50,6 +54,8 @@ USERS = 512
 EVENTS_PER_USER = 50
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers never load the encoders
+PREFILTER = IndexConfig(exact_prefilter="bfloat16")
+FP32_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "off"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -203,7 +209,7 @@ def scoring_gflops(n: int, dim: int, batch: int = 64, repeats: int = 3) -> float
     """GFLOP/s of one exact scoring pass (matmul + top-k) of `batch` users over `n` items in the ItemIndex."""
     rng = np.random.default_rng(0)
     index = ItemIndex.build([f"i{j}" for j in range(n)], rng.standard_normal((n, dim), dtype=np.float32),
-                            IndexConfig(exact_max_items=n + 1))  # fmt: skip
+                            IndexConfig(exact_max_items=n + 1, exact_prefilter="off"))  # fmt: skip
     users = rng.standard_normal((batch, dim), dtype=np.float32)
     queries = [SearchQuery(user=b, k=10) for b in range(batch)]
     index.search(users, queries)
@@ -211,9 +217,9 @@ def scoring_gflops(n: int, dim: int, batch: int = 64, repeats: int = 3) -> float
     return 2 * batch * n * dim / best / 1e9
 
 
-def ann_recall_at_10(model: ModelAdapter, n: int, nprobe: int = 32, users: int = 64) -> float:
-    """Recall@10 of the IVF index (+ exact re-scoring) against exact scoring, for real user vectors over
-    `n` items (artifact items + synthetic variations of them, as served in the benchmark)."""
+def recall_at_10(model: ModelAdapter, n: int, config: IndexConfig, users: int = 64) -> float:
+    """Recall@10 of an index configured by `config` against full float32 exact scoring, for real user vectors
+    over `n` items (artifact items + synthetic variations of them, as served in the benchmark)."""
     features = model.catalogue()
     ids, rows = features.live_rows()
     real = model.item_vectors(features.text[rows], features.image[rows], features.has_text[rows],
@@ -221,17 +227,18 @@ def ann_recall_at_10(model: ModelAdapter, n: int, nprobe: int = 32, users: int =
     vectors = np.concatenate([real, synthetic_vectors(real, n - len(ids))])
     all_ids = ids + [f"synthetic-{j}" for j in range(n - len(ids))]
     pick = random.Random(0)
+    exact_index = ItemIndex.build(all_ids, vectors, IndexConfig(exact_max_items=n + 1, exact_prefilter="off"))
     histories = [
         usable_history(
-            [Event(f"e{u}-{j}", f"u{u}", pick.choice(ids), T0 + j * 60_000) for j in range(50)], features, 50
+            [Event(f"e{u}-{j}", f"u{u}", pick.choice(ids), T0 + j * 60_000) for j in range(50)], exact_index.row_of, 50
         )
         for u in range(users)
     ]
-    user_vectors = model.user_vectors(assemble(histories, [T0 + 10**8] * users, [""] * users, features))
+    history = assemble(histories, [T0 + 10**8] * users, [""] * users, exact_index.vectors)
+    user_vectors = model.user_vectors(history)
     queries = [SearchQuery(user=b, k=10) for b in range(users)]
-    exact = ItemIndex.build(all_ids, vectors, IndexConfig(exact_max_items=n + 1)).search(user_vectors, queries)
-    ann_index = ItemIndex.build(all_ids, vectors, IndexConfig(exact_max_items=0, ann_nprobe=nprobe))
-    approx = ann_index.search(user_vectors, queries)
+    exact = exact_index.search(user_vectors, queries)
+    approx = ItemIndex.build(all_ids, vectors, config).search(user_vectors, queries)
     return float(np.mean([len(set(a.item_ids) & set(e.item_ids)) / 10 for a, e in zip(approx, exact, strict=True)]))
 
 
@@ -262,15 +269,21 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     model = ModelAdapter.load(artifact)
     item_ids = list(model.catalogue().ids)
     results: dict[str, float] = {"model_dim": model.dim, "catalogue_items": len(item_ids)}
+    results["load_average_1m_at_start"] = os.getloadavg()[0]  # the machine is shared: context for the figures
+    results["bf16_prefilter_default"] = 1.0 if prefilter_enabled("auto") else 0.0
     peak = matmul_peak_gflops()
     results["matmul_peak_gflops"] = peak
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s")
     sizes = {name: SIZES[name] for name in args.sizes}
     if "1m" in sizes:
-        recall = ann_recall_at_10(model, SIZES["1m"])
+        recall = recall_at_10(model, SIZES["1m"], IndexConfig(exact_max_items=0, ann_nprobe=32))
         results["ann_recall_at_10_1m"] = recall
         print(f"IVF (nprobe 32) + exact re-scoring, recall@10 vs exact at 1m: {recall:.3f}")
     for name, n in sizes.items():
+        if n <= IndexConfig().exact_max_items:
+            recall = recall_at_10(model, n, PREFILTER)
+            results[f"bf16_prefilter_recall_at_10_{name}"] = recall
+            print(f"bfloat16 prefilter + float32 re-scoring, recall@10 vs float32 at {name}: {recall:.3f}")
         gflops = scoring_gflops(n, model.dim)
         results[f"scoring_gflops_{name}"] = gflops
         results[f"scoring_fraction_of_matmul_peak_{name}"] = gflops / peak
@@ -280,10 +293,12 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         workdir = Path(tmp)
         with user_state_server(workdir) as user_state:
             asyncio.run(seed_histories(user_state, item_ids))
-            modes = [("", [], {}), ("naive", ["--max-batch-size", "1"], {})]
+            modes = [("", [], {}), ("naive", ["--max-batch-size", "1"], {}), ("fp32", [], FP32_ENV)]
             for name, n in tqdm(list(sizes.items()), desc="catalogue sizes"):
                 synthetic = max(0, n - len(item_ids))
                 for mode, extra, env in modes:
+                    if mode == "fp32" and (n > IndexConfig().exact_max_items or not prefilter_enabled("auto")):
+                        continue  # the default already scores in float32 only
                     env = {**QUIET_ENV, **env}
                     if mode == "naive":
                         env["KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS"] = str(n + 1)
@@ -297,6 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 results[f"microbatch_speedup_{name}"] = results[f"rps_{name}"] / results[f"rps_naive_{name}"]
             if args.freshness_rounds:
                 results.update(run_freshness(workdir, artifact, user_state, args.freshness_rounds))
+    results["load_average_1m_at_end"] = os.getloadavg()[0]
     return results
 
 

@@ -43,6 +43,7 @@ class KairosServer:
         services: Sequence[ServiceRegistration],
         registry: CollectorRegistry | None = None,
         on_stop: Callable[[], object] | None = None,
+        serving_on_start: bool = True,
     ) -> None:
         self.settings = settings
         self.services = list(services)
@@ -50,6 +51,8 @@ class KairosServer:
         self.metrics = RpcMetrics(self.registry)
         self.health = health.aio.HealthServicer()
         self._on_stop = on_stop
+        self._ready = serving_on_start
+        self._started = False
         self._metrics_http = None
         self._stopping: asyncio.Task[None] | None = None
         self.port = 0
@@ -82,7 +85,7 @@ class KairosServer:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind, start serving and report SERVING for every hosted service."""
+        """Bind and start; report SERVING for every hosted service, or NOT_SERVING until `mark_serving`."""
         s = self.settings
         bind = f"{s.host}:{s.port}"
         creds = server_credentials(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
@@ -92,12 +95,26 @@ class KairosServer:
         await self.server.start()
         if s.metrics_port is not None:
             self._metrics_http, self.metrics_port = serve_metrics(self.registry, s.host, s.metrics_port)
-        for name in ["", *(svc.name for svc in self.services)]:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._started = True
+        ready = health_pb2.HealthCheckResponse.SERVING if self._ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self._report(ready)
         log.info(
             "serving",
             extra={"address": self.address, "metrics_port": self.metrics_port, "tls": creds is not None},
         )
+
+    async def mark_serving(self) -> None:
+        """Report SERVING for the server and every hosted service, now or as soon as it starts.
+
+        Ignored once a graceful stop began.
+        """
+        self._ready = True
+        if self._started:
+            await self._report(health_pb2.HealthCheckResponse.SERVING)
+
+    async def _report(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+        for name in ["", *(svc.name for svc in self.services)]:
+            await self.health.set(name, status)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful stop: NOT_SERVING, keep answering for shutdown_delay_s, refuse new calls, drain, close."""

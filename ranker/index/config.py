@@ -13,6 +13,14 @@ class IndexConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     exact_max_items: int = Field(200_000, ge=0, description="Catalogues up to this size are scored exactly.")
+    exact_prefilter: Literal["auto", "off", "bfloat16"] = Field(
+        "auto",
+        description="Exact scoring: a bfloat16 first pass whose shortlist is re-scored in float32; 'auto': on "
+        "when the CPU has native bfloat16 (AVX512-BF16/AMX), 'off': float32 only.",
+    )
+    exact_prefilter_shortlist: int = Field(
+        64, ge=1, description="Candidates per query the bfloat16 pass keeps (at least 2 x k)."
+    )
     ann_kind: Literal["ivf_flat", "ivf_sq8"] = Field("ivf_flat", description="FAISS inner-product index kind.")
     ann_nlist: int = Field(0, ge=0, description="IVF lists; 0 = about sqrt(N).")
     ann_nprobe: int = Field(32, ge=1, description="IVF lists visited per query.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from ranker.index.ann import IvfShortlist
 from ranker.index.config import IndexConfig
+from ranker.index.prefilter import Bf16Prefilter, prefilter_enabled
 from ranker.index.vector_table import VectorTable
 
 
@@ -38,6 +40,7 @@ class ItemIndex:
         self.config = config or IndexConfig()
         self._table = VectorTable(dim)
         self._ann = IvfShortlist(self.config, dim)
+        self._prefilter = Bf16Prefilter(dim) if prefilter_enabled(self.config.exact_prefilter) else None
         self._lock = threading.RLock()
 
     @classmethod
@@ -47,6 +50,7 @@ class ItemIndex:
         index._table = VectorTable(vectors.shape[1], capacity=max(len(ids), 1024))
         index._table.upsert(list(ids), np.asarray(vectors, dtype=np.float32))
         index._maybe_train_ann()
+        index._refresh_prefilter()
         return index
 
     def __len__(self) -> int:
@@ -58,6 +62,19 @@ class ItemIndex:
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._table.row_of
+
+    @property
+    def row_of(self) -> Mapping[str, int]:
+        """Live item id -> row of :attr:`vectors`. A live view: read it on the thread that mutates the index."""
+        return self._table.row_of
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """(rows, dim) item vectors, deleted rows zero: each item's cached projection (history inputs too).
+
+        A view valid until the next mutation: read it on the thread that mutates the index.
+        """
+        return self._table.vectors
 
     def ids(self) -> list[str]:
         """Live item ids (a copy)."""
@@ -75,8 +92,10 @@ class ItemIndex:
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._lock:
             replaced, appended = self._table.upsert(list(ids), vectors)
+            rows = np.concatenate([replaced, appended])
+            if self._prefilter is not None:
+                self._prefilter.write(rows, self._table.vectors[rows])
             if self._ann.trained:
-                rows = np.concatenate([replaced, appended])
                 self._ann.add(rows, self._table.vectors[rows])
             else:
                 self._maybe_train_ann()
@@ -93,15 +112,22 @@ class ItemIndex:
 
     def _compact(self) -> None:
         self._table = self._table.compacted()
+        self._refresh_prefilter()
         if self._ann.trained:
             self._ann = IvfShortlist(self.config, self.dim)
             self._maybe_train_ann(force=True)
+
+    def _refresh_prefilter(self) -> None:
+        if self._prefilter is not None:
+            self._prefilter = Bf16Prefilter(self.dim)
+            self._prefilter.write(np.arange(self._table.rows), self._table.vectors)
 
     def _maybe_train_ann(self, force: bool = False) -> None:
         if self._table.live == 0:
             return
         if force or self._table.live > self.config.exact_max_items:
             self._ann.train_and_add(self._table.vectors, self._table.valid)
+            self._prefilter = None  # ANN search serves from now on: the bfloat16 copy would be dead memory
 
     def search(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
         """Top-k per query for user vectors ``users`` (B, dim): one matmul for every whole-catalogue query."""
@@ -129,15 +155,20 @@ class ItemIndex:
             return [SearchResult([], np.zeros(0, np.float32)) for _ in queries]
         rows_of_users = torch.as_tensor([q.user for q in queries])
         u = torch.from_numpy(users).index_select(0, rows_of_users)
-        scores = u @ torch.from_numpy(table.vectors).T  # (B, n): the one scoring matmul of the batch
-        if table.live < n:
-            scores[:, torch.from_numpy(~table.valid)] = -torch.inf
-        for b, q in enumerate(queries):
-            excluded = self._excluded_rows(q)
-            if excluded:
-                scores[b, excluded] = -torch.inf
         k_max = min(max(q.k for q in queries), n)
-        top_scores, top_rows = torch.topk(scores, k_max, dim=1)
+        invalid = torch.from_numpy(~table.valid) if table.live < n else None
+        excluded = [self._excluded_rows(q) for q in queries]
+        size = max(self.config.exact_prefilter_shortlist, 2 * k_max)
+        if self._prefilter is not None and n > size:
+            top_scores, top_rows = self._top_k_prefiltered(u, n, invalid, excluded, size, k_max)
+        else:
+            scores = u @ torch.from_numpy(table.vectors).T  # (B, n): the one scoring matmul of the batch
+            if invalid is not None:
+                scores[:, invalid] = -torch.inf
+            for b, rows in enumerate(excluded):
+                if rows:
+                    scores[b, rows] = -torch.inf
+            top_scores, top_rows = torch.topk(scores, k_max, dim=1)
         top_scores_np, top_rows_np = top_scores.numpy(), top_rows.numpy()
         out = []
         for b, q in enumerate(queries):
@@ -145,6 +176,28 @@ class ItemIndex:
             keep = np.isfinite(s)
             out.append(SearchResult([table.ids[j] for j in r[keep]], s[keep].astype(np.float32)))
         return out
+
+    def _top_k_prefiltered(
+        self,
+        u: torch.Tensor,
+        n: int,
+        invalid: torch.Tensor | None,
+        excluded: list[list[int]],
+        size: int,
+        k: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-k (scores, rows): a bfloat16 pass over all rows keeps ``size`` candidates, re-scored in float32."""
+        assert self._prefilter is not None
+        candidates = self._prefilter.shortlist(u, n, invalid, excluded, size)  # (B, size)
+        vectors = torch.from_numpy(self._table.vectors)[candidates]  # (B, size, dim)
+        scores = torch.bmm(vectors, u.unsqueeze(-1)).squeeze(-1)  # exact float32 scores of the shortlist
+        if invalid is not None:
+            scores[invalid[candidates]] = -torch.inf
+        for b, rows in enumerate(excluded):
+            if rows:
+                scores[b, torch.isin(candidates[b], torch.as_tensor(rows))] = -torch.inf
+        top_scores, positions = torch.topk(scores, k, dim=1)
+        return top_scores, candidates.gather(1, positions)
 
     def _search_ann(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
         u = users[[q.user for q in queries]]

@@ -4,14 +4,17 @@
     items = model.item_vectors(text, image, has_text, has_image)          # (n, dim) from encoder outputs
     users = model.user_vectors(h_text, h_image, h_has_text, h_has_image,  # (B, L, ...) right-padded
                                timestamps_ms, lengths, request_time_ms)   # (B, dim), one forward pass
+    users = model.user_vectors_from_item_vectors(items[h_rows],           # same, from cached item vectors
+                                                 timestamps_ms, lengths, request_time_ms)
     scores = users @ items.T                                              # higher is better
 
 Item vectors depend only on an item's content (text and image encoder outputs, either may be absent), so an
 item created after training is scorable as soon as it is encoded. The history of a user is given as the raw
 encoder features of its items, in time order, padded on the right; histories longer than the model's
-``max_len`` keep their most recent ``max_len`` events. ``catalogue()`` returns the training item table
-stored in the artifact so a service can build its index without the dataset. All calls run under
-``torch.inference_mode`` and a lock, so one instance may be shared by threads.
+``max_len`` keep their most recent ``max_len`` events; a service that keeps every item's vector can pass the
+history as those vectors instead (``user_vectors_from_item_vectors``: same result, no per-request projection).
+``catalogue()`` returns the training item table stored in the artifact so a service can build its index without
+the dataset. All calls run under ``torch.inference_mode`` and a lock, so one instance may be shared by threads.
 """
 
 from __future__ import annotations
@@ -102,6 +105,53 @@ class ServingModel:
         lengths (B,) with 1 <= length <= L, request_time_ms (B,), domains (B, L) and target_domain (B,) as
         domain indices (cross-domain models; default domain 0).
         """
+        times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
+        b, length = times.shape
+        items = self._items(
+            history_text,
+            history_image,
+            history_has_text,
+            history_has_image,
+            (b, length),
+            history_item_index,
+            prefix="history_",
+        )
+        seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
+        with self._lock, torch.inference_mode():
+            return self._encode(self._model.item_vectors(items), seq, keep, lengths_t)
+
+    def user_vectors_from_item_vectors(
+        self,
+        history_vectors: np.ndarray,
+        timestamps_ms: np.ndarray,
+        lengths: np.ndarray,
+        request_time_ms: np.ndarray,
+        domains: np.ndarray | None = None,
+        target_domain: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`user_vectors` from the history items' precomputed item vectors, (B, L, dim) right-padded.
+
+        An item's vector (a row of :meth:`item_vectors`) is the concatenation of its projected modality inputs,
+        which depend on the item alone (not on position or time): a service caches them per item and skips
+        projecting every history position on each request. Same result as the raw-feature path.
+        """
+        times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
+        b, length = times.shape
+        vectors = np.asarray(history_vectors, dtype=np.float32)
+        if vectors.shape != (b, length, self.dim):
+            raise ValueError(f"history_vectors: expected shape {(b, length, self.dim)}, got {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise ValueError("history_vectors: NaN or infinite values")
+        seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
+        with self._lock, torch.inference_mode():
+            per_modality = list(torch.from_numpy(vectors).split(self._model.cfg.dim, dim=-1))
+            return self._encode(per_modality, seq, keep, lengths_t)
+
+    @staticmethod
+    def _check_times(
+        timestamps_ms: np.ndarray, lengths: np.ndarray, request_time_ms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validated (timestamps (B, L), lengths (B,), request times (B,))."""
         lengths = np.asarray(lengths, dtype=np.int64)
         times = np.asarray(timestamps_ms)
         if times.ndim != 2:
@@ -118,15 +168,18 @@ class ServingModel:
                 raise ValueError(f"{name}: NaN or infinite values")
         if (np.where(valid, times, 0) < 0).any() or (request < 0).any():
             raise ValueError("timestamps_ms: negative timestamps")
-        items = self._items(
-            history_text,
-            history_image,
-            history_has_text,
-            history_has_image,
-            (b, length),
-            history_item_index,
-            prefix="history_",
-        )
+        return times, lengths, request
+
+    def _sequence(
+        self,
+        times: np.ndarray,
+        lengths: np.ndarray,
+        request: np.ndarray,
+        domains: np.ndarray | None,
+        target_domain: np.ndarray | None,
+    ) -> tuple[SequenceInputs, torch.Tensor, torch.Tensor]:
+        """(sequence inputs of the kept positions, kept positions (B, W), lengths capped at max_len)."""
+        b, length = times.shape
         dom = np.zeros((b, length), dtype=np.int64) if domains is None else np.asarray(domains, dtype=np.int64)
         tgt = np.zeros(b, dtype=np.int64) if target_domain is None else np.asarray(target_domain, dtype=np.int64)
         for name, arr, shape in (("domains", dom, (b, length)), ("target_domain", tgt, (b,))):
@@ -143,12 +196,15 @@ class ServingModel:
             domains=torch.from_numpy(dom).gather(1, keep),
             target_domains=torch.from_numpy(tgt).unsqueeze(1).expand(-1, keep.shape[1]).contiguous(),
         )
-        with self._lock, torch.inference_mode():
-            history = [
-                v.gather(1, keep.unsqueeze(-1).expand(-1, -1, v.shape[-1])) for v in self._model.item_vectors(items)
-            ]
-            states = self._model.encode(history, seq)
-            return Recommender.last_state(states, lengths_t).numpy().astype(np.float32, copy=False)
+        return seq, keep, lengths_t
+
+    def _encode(
+        self, projected: list[torch.Tensor], seq: SequenceInputs, keep: torch.Tensor, lengths_t: torch.Tensor
+    ) -> np.ndarray:
+        """User vectors from per-modality history item vectors (B, L, d); call under the lock."""
+        history = [v.gather(1, keep.unsqueeze(-1).expand(-1, -1, v.shape[-1])) for v in projected]
+        states = self._model.encode(history, seq)
+        return Recommender.last_state(states, lengths_t).numpy().astype(np.float32, copy=False)
 
     def _recent_positions(self, lengths: np.ndarray, length: int) -> torch.Tensor:
         """(B, min(L, max_len)) positions of each row's most recent events, left-aligned."""

@@ -21,7 +21,7 @@ from ranker.service.items import ItemService
 from ranker.service.metrics import RankerMetrics
 from ranker.service.model_adapter import ModelAdapter
 from ranker.service.popularity import PopularityRanker
-from ranker.service.readiness import ReadinessGate, warm_up_encoders
+from ranker.service.readiness import warm_up_encoders
 from ranker.service.recommend import RecommendPipeline
 from ranker.service.reload import ModelReloader, StateHolder
 from ranker.service.servicer import RankerServicer
@@ -48,7 +48,6 @@ class RankerApp:
     encoders: EncoderClient
     user_state: UserStateClient
     metrics: RankerMetrics
-    readiness: ReadinessGate
 
     @property
     def state(self) -> ServingState:
@@ -120,24 +119,22 @@ async def build_app(settings: RankerSettings) -> RankerApp:
         [ServiceRegistration(SERVICE, lambda srv: ranker_pb2_grpc.add_RankerServicer_to_server(servicer, srv))],
         registry=registry,
         on_stop=lambda: closers[0].close(),
+        serving_on_start=False,  # become_ready reports SERVING once the encoders are warm
     )
-    readiness = ReadinessGate(server.health)
-    app = RankerApp(
-        server, holder, worker, recommender, items, reloader, feed, encoders, user_state, metrics, readiness
-    )
+    app = RankerApp(server, holder, worker, recommender, items, reloader, feed, encoders, user_state, metrics)
     closers.append(app)
     return app
 
 
 async def become_ready(app: RankerApp, settings: RankerSettings) -> None:
-    """Open the readiness gate once the encoders are warm (model and index are loaded by build_app already).
+    """Report SERVING once the encoders are warm (model and index are loaded by build_app already).
 
     Until then health is NOT_SERVING, yet Recommend is answered (it needs no encoder); UpsertItems works too
     but may wait for a cold encoder.
     """
     if settings.encoder_warm_up:
         await warm_up_encoders(app.encoders, settings.encoder_warm_up_timeout_s, settings.encoder_warm_up_retry_s)
-    await app.readiness.open()
+    await app.server.mark_serving()
 
 
 async def serve(settings: RankerSettings) -> None:

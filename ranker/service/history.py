@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.catalog.feature_table import FeatureTable
 from user_state.events import Event
 
 
@@ -23,7 +23,7 @@ def merge_events(stored: list[Event], inline: list[Event], request_time_ms: int)
 
 @dataclass
 class UsableHistory:
-    """Feature-table rows of the events the model can use (oldest first) and what was skipped."""
+    """Index rows of the events the model can use (oldest first) and what was skipped."""
 
     rows: list[int]
     times_ms: list[int]
@@ -32,11 +32,11 @@ class UsableHistory:
     unknown_items: int
 
 
-def usable_history(events: list[Event], features: FeatureTable, max_len: int) -> UsableHistory:
-    """Keep events whose item is known (content features present); the newest ``max_len`` of them."""
+def usable_history(events: list[Event], row_of: Mapping[str, int], max_len: int) -> UsableHistory:
+    """Keep events whose item is indexed (``row_of``: item id -> row); the newest ``max_len`` of them."""
     rows, times, domains, unknown = [], [], [], 0
     for e in events:
-        row = features.row_of.get(e.item_id)
+        row = row_of.get(e.item_id)
         if row is None:
             unknown += 1
             continue
@@ -50,12 +50,9 @@ def usable_history(events: list[Event], features: FeatureTable, max_len: int) ->
 
 @dataclass
 class HistoryBatch:
-    """Right-padded histories of B users: raw item features per position plus times and masks."""
+    """Right-padded histories of B users: each position's item vector (from the index) plus times."""
 
-    text: np.ndarray  # (B, L, text_dim) float32
-    image: np.ndarray  # (B, L, image_dim) float32
-    has_text: np.ndarray  # (B, L) bool
-    has_image: np.ndarray  # (B, L) bool
+    item_vectors: np.ndarray  # (B, L, dim) float32, zeros past each length
     times_ms: np.ndarray  # (B, L) int64
     lengths: np.ndarray  # (B,) int64, >= 1
     request_ms: np.ndarray  # (B,) int64
@@ -64,9 +61,9 @@ class HistoryBatch:
 
 
 def assemble(
-    histories: list[UsableHistory], request_ms: list[int], target_domains: list[str], features: FeatureTable
+    histories: list[UsableHistory], request_ms: list[int], target_domains: list[str], vectors: np.ndarray
 ) -> HistoryBatch:
-    """Gather the features of every history position into padded (B, L, ...) arrays (one copy per array)."""
+    """Gather the item vectors (rows of ``vectors``) of every history position into padded (B, L, dim) arrays."""
     b = len(histories)
     length = max(len(h.rows) for h in histories)
     rows = np.zeros((b, length), dtype=np.int64)
@@ -76,13 +73,10 @@ def assemble(
         n = len(h.rows)
         rows[i, :n], mask[i, :n], times[i, :n] = h.rows, True, h.times_ms
         times[i, n:] = h.times_ms[-1] if n else 0
-    text, image = features.text[rows], features.image[rows]
-    text[~mask], image[~mask] = 0.0, 0.0
+    item_vectors = vectors[rows]
+    item_vectors[~mask] = 0.0
     return HistoryBatch(
-        text=text,
-        image=image,
-        has_text=features.has_text[rows] & mask,
-        has_image=features.has_image[rows] & mask,
+        item_vectors=item_vectors,
         times_ms=times,
         lengths=mask.sum(axis=1).astype(np.int64),
         request_ms=np.asarray(request_ms, dtype=np.int64),

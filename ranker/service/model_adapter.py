@@ -73,21 +73,13 @@ class ModelAdapter:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def user_vectors(self, batch: HistoryBatch) -> np.ndarray:
-        """(B, dim) float32 user vectors in one forward pass."""
+        """(B, dim) float32 user vectors in one forward pass, from the history items' cached item vectors."""
         width = batch.times_ms.shape[1]
         domains = np.zeros((len(batch.domains), width), dtype=np.int64)
         for b, names in enumerate(batch.domains):
             domains[b, : len(names)] = [self.domain_of(n) for n in names]
         targets = np.array([self.domain_of(t) for t in batch.target_domains], dtype=np.int64)
-        out = self.model.user_vectors(
-            batch.text,
-            batch.image,
-            batch.has_text,
-            batch.has_image,
-            batch.times_ms,
-            batch.lengths,
-            batch.request_ms,
-            domains,
-            targets,
+        out = self.model.user_vectors_from_item_vectors(
+            batch.item_vectors, batch.times_ms, batch.lengths, batch.request_ms, domains, targets
         )
         return np.ascontiguousarray(out, dtype=np.float32)

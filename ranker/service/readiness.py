@@ -7,14 +7,11 @@ import io
 import logging
 import time
 
-from grpc_health.v1 import health, health_pb2
 from PIL import Image
 
 from encoders.client import EncoderClient
 
 log = logging.getLogger(__name__)
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 WARM_UP_TEXT = "kairos ranker warm-up"
 
 
@@ -23,35 +20,6 @@ def warm_up_image() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (96, 128, 160)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-class ReadinessGate:
-    """Holds a health servicer at NOT_SERVING until :meth:`open`.
-
-    KairosServer.start reports SERVING through ``health.set``; the gate intercepts those reports (NOT_SERVING
-    is published instead and SERVING remembered), so no health check can see SERVING before the ranker is
-    ready. Graceful shutdown (``enter_graceful_shutdown``) is unaffected.
-    """
-
-    def __init__(self, servicer: health.aio.HealthServicer) -> None:
-        self._servicer = servicer
-        self._set = servicer.set
-        self._held: list[str] = []
-        self.ready = False
-        servicer.set = self._gated_set  # type: ignore[method-assign]
-
-    async def _gated_set(self, service: str, status: int) -> None:
-        if status == SERVING and not self.ready:
-            self._held.append(service)
-            status = NOT_SERVING
-        await self._set(service, status)
-
-    async def open(self) -> None:
-        """Publish SERVING for every service whose SERVING report was held back."""
-        self.ready = True
-        for service in dict.fromkeys(self._held):
-            await self._set(service, SERVING)
-        self._held.clear()
 
 
 async def warm_up_encoders(encoders: EncoderClient, attempt_timeout_s: float, retry_s: float) -> float:

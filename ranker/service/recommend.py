@@ -129,9 +129,10 @@ class RecommendPipeline:
         self, state: ServingState, batch: list[Pending], events: list[list[Event]], user_state_down: bool
     ) -> list[Answer]:
         """Runs on the compute worker: histories → one forward pass → one scoring pass → answers."""
-        features = state.catalog.features
+        # History positions use the items' cached vectors (the index), so no position is re-projected.
+        row_of, vectors = state.index.row_of, state.index.vectors
         max_len = state.model.max_len
-        histories = [usable_history(e, features, max_len) for e in events]
+        histories = [usable_history(e, row_of, max_len) for e in events]
         for e in events:
             self._popularity.observe(e)
         personal = [i for i, h in enumerate(histories) if h.rows]
@@ -141,7 +142,7 @@ class RecommendPipeline:
                 [histories[i] for i in personal],
                 [batch[i].query.request_time_ms for i in personal],
                 [batch[i].query.target_domain for i in personal],
-                features,
+                vectors,
             )
             users = state.model.user_vectors(hist)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]

@@ -79,7 +79,9 @@ class RankerSettings(ServiceSettings):
 
     batch_window_ms: float = Field(2.0, ge=0, description="Micro-batching: how long a batch waits for company.")
     max_batch_size: int = Field(64, ge=1, le=4096, description="Micro-batching: most requests per batch (1: off).")
-    compute_threads: int = Field(0, ge=0, description="Torch intra-op threads of the compute worker (0: default).")
+    compute_threads: int = Field(
+        1, ge=0, description="Torch intra-op threads of the compute worker (0: torch's default, one per core)."
+    )
     compute_reserve_ms: float = Field(
         15.0, ge=0, description="Part of the caller's deadline kept for forward pass + scoring after user state."
     )
@@ -99,6 +101,14 @@ class RankerSettings(ServiceSettings):
     )
 
     index_exact_max_items: int = Field(200_000, ge=0, description="Above this many items, ANN + exact re-scoring.")
+    index_exact_prefilter: Literal["auto", "off", "bfloat16"] = Field(
+        "auto",
+        description="Exact scoring: a bfloat16 first pass whose shortlist is re-scored in float32 ('auto': when "
+        "the CPU has native bfloat16, AVX512-BF16/AMX; elsewhere bfloat16 is slower than float32).",
+    )
+    index_exact_prefilter_shortlist: int = Field(
+        64, ge=1, description="Candidates per query kept by the bfloat16 pass (at least 2 x k)."
+    )
     index_ann_kind: Literal["ivf_flat", "ivf_sq8"] = Field("ivf_flat", description="FAISS index kind.")
     index_ann_nlist: int = Field(0, ge=0, description="IVF lists (0: about sqrt(N)).")
     index_ann_nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
@@ -144,6 +154,8 @@ class RankerSettings(ServiceSettings):
         """The item-index tuning these settings describe."""
         return IndexConfig(
             exact_max_items=self.index_exact_max_items,
+            exact_prefilter=self.index_exact_prefilter,
+            exact_prefilter_shortlist=self.index_exact_prefilter_shortlist,
             ann_kind=self.index_ann_kind,
             ann_nlist=self.index_ann_nlist,
             ann_nprobe=self.index_ann_nprobe,

@@ -89,3 +89,48 @@ def test_ann_shortlist_with_exact_rescoring_recalls_exact() -> None:
     assert index.search(users, [SearchQuery(user=3, k=1)])[0].item_ids == ["new"]
     index.remove(["new"])
     assert "new" not in index.search(users, [SearchQuery(user=3, k=20)])[0].item_ids
+
+
+PREFILTER = IndexConfig(exact_prefilter="bfloat16", exact_prefilter_shortlist=64)
+
+
+def test_bfloat16_prefilter_returns_the_exact_top_k_with_float32_scores(catalogue) -> None:
+    ids, vectors, users = catalogue
+    exact, fast = ItemIndex.build(ids, vectors), ItemIndex.build(ids, vectors, PREFILTER)
+    queries = [SearchQuery(user=b, k=10, exclude_ids=frozenset(ids[b : b + 3])) for b in range(len(users))]
+    for index in (exact, fast):  # changes after the build reach the bfloat16 copy too
+        index.upsert(["i5", "new"], np.stack([vectors[7] * 3, users[0] * 2]))
+        index.remove(["i11", "i12"])
+    want, got = exact.search(users, queries), fast.search(users, queries)
+    assert [r.item_ids for r in got] == [r.item_ids for r in want]
+    assert "new" in got[0].item_ids and not {"i11", "i12"} & {i for r in got for i in r.item_ids}
+    np.testing.assert_allclose(np.stack([r.scores for r in got]), np.stack([r.scores for r in want]), atol=1e-5)
+
+
+def test_bfloat16_prefilter_never_returns_deleted_or_excluded_rows_when_few_remain(catalogue) -> None:
+    ids, vectors, users = catalogue
+    index = ItemIndex.build(ids[:200], vectors[:200], PREFILTER)
+    index.remove(ids[:150])  # 50 live rows, fewer than the 64-row shortlist
+    result = index.search(users[:1], [SearchQuery(user=0, k=60, exclude_ids=frozenset(ids[150:160]))])[0]
+    assert sorted(result.item_ids) == sorted(ids[160:200])
+    assert np.isfinite(result.scores).all()
+
+
+def test_auto_prefilter_follows_the_cpu_flags(tmp_path) -> None:
+    from ranker.index.prefilter import cpu_has_native_bf16
+
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert cpu_has_native_bf16(with_bf16) and not cpu_has_native_bf16(without)
+    assert not cpu_has_native_bf16(tmp_path / "missing")
+
+
+def test_an_index_that_switches_to_ann_drops_the_bfloat16_copy(catalogue) -> None:
+    ids, vectors, users = catalogue
+    config = IndexConfig(exact_max_items=2000, exact_prefilter="bfloat16", ann_nprobe=64)
+    index = ItemIndex.build(ids[:1500], vectors[:1500], config)
+    assert index._prefilter is not None and not index.uses_ann
+    index.upsert(ids[1500:], vectors[1500:])  # now above exact_max_items: the IVF index takes over
+    assert index.uses_ann and index._prefilter is None
+    assert len(index.search(users[:1], [SearchQuery(user=0, k=10)])[0].item_ids) == 10

@@ -6,35 +6,16 @@ import asyncio
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc
 from ranker.service.app import become_ready, build_app
-from ranker.service.readiness import ReadinessGate
 from ranker.service.settings import RankerSettings
 from tests.support.ports import free_port
 
 SERVICE = "kairos.v1.Ranker"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-async def _status(servicer: health.aio.HealthServicer, service: str) -> int:
-    reply = await servicer.Check(health_pb2.HealthCheckRequest(service=service), None)
-    return reply.status
-
-
-async def test_gate_holds_serving_until_open_and_graceful_shutdown_still_wins() -> None:
-    servicer = health.aio.HealthServicer()
-    gate = ReadinessGate(servicer)
-    await servicer.set(SERVICE, SERVING)
-    await servicer.set("", SERVING)
-    assert [await _status(servicer, s) for s in ("", SERVICE)] == [NOT_SERVING, NOT_SERVING]
-    await gate.open()
-    assert [await _status(servicer, s) for s in ("", SERVICE)] == [SERVING, SERVING]
-    await servicer.enter_graceful_shutdown()
-    await servicer.set(SERVICE, SERVING)
-    assert await _status(servicer, SERVICE) == NOT_SERVING
 
 
 def _settings(tmp_path: Path, artifact: Path, **overrides: object) -> RankerSettings:

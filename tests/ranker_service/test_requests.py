@@ -7,7 +7,6 @@ import pytest
 
 from kairos.service.errors import InvalidArgument
 from kairos.v1 import events_pb2, ranker_pb2
-from ranker.catalog.feature_table import FeatureTable
 from ranker.service.history import assemble, merge_events, usable_history
 from ranker.service.popularity import PopularityRanker
 from ranker.service.settings import RankerSettings
@@ -85,18 +84,16 @@ def test_merge_deduplicates_orders_and_drops_events_after_the_request() -> None:
 
 
 def test_usable_history_skips_unknown_items_and_pads_right() -> None:
-    table = FeatureTable.from_arrays(
-        ["a", "b"], np.eye(2, 384, dtype=np.float32), np.ones((2, 1280), np.float32),
-        np.ones(2, bool), np.array([True, False]),
-    )  # fmt: skip
-    h1 = usable_history([ev("1", "a", T0), ev("2", "zz", T0 + 1), ev("3", "b", T0 + 2)], table, max_len=50)
-    h2 = usable_history([ev("4", "b", T0 + 5)], table, max_len=50)
-    assert h1.rows == [0, 1] and h1.unknown_items == 1 and h1.seen_item_ids == {"a", "zz", "b"}
-    batch = assemble([h1, h2], [T0 + 10, T0 + 20], ["", ""], table)
-    assert batch.text.shape == (2, 2, 384) and list(batch.lengths) == [2, 1]
-    assert batch.has_image.tolist() == [[True, False], [False, False]]
+    row_of = {"a": 0, "b": 2}  # row 1 is a deleted item
+    vectors = np.arange(3 * 4, dtype=np.float32).reshape(3, 4) + 1
+    h1 = usable_history([ev("1", "a", T0), ev("2", "zz", T0 + 1), ev("3", "b", T0 + 2)], row_of, max_len=50)
+    h2 = usable_history([ev("4", "b", T0 + 5)], row_of, max_len=50)
+    assert h1.rows == [0, 2] and h1.unknown_items == 1 and h1.seen_item_ids == {"a", "zz", "b"}
+    batch = assemble([h1, h2], [T0 + 10, T0 + 20], ["", ""], vectors)
+    assert batch.item_vectors.shape == (2, 2, 4) and list(batch.lengths) == [2, 1]
+    assert batch.item_vectors.tolist() == [[vectors[0].tolist(), vectors[2].tolist()], [vectors[2].tolist(), [0.0] * 4]]
     assert batch.times_ms.tolist() == [[T0, T0 + 2], [T0 + 5, T0 + 5]]
-    assert usable_history([ev("1", "a", T0)] * 5, table, max_len=3).rows == [0, 0, 0]
+    assert usable_history([ev("1", "a", T0)] * 5, row_of, max_len=3).rows == [0, 0, 0]
 
 
 def test_popularity_counts_each_event_once_and_falls_back_to_recent_items() -> None:

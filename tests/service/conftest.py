@@ -46,12 +46,13 @@ async def make_server() -> AsyncIterator[ServerFactory]:
     """Factory: start a KairosServer with settings overrides; every server is stopped after the test."""
     started: list[KairosServer] = []
 
-    async def factory(**overrides: Any) -> tuple[KairosServer, PlumbingProbeServicer]:
+    async def factory(serving_on_start: bool = True, **overrides: Any) -> tuple[KairosServer, PlumbingProbeServicer]:
         settings = ServiceSettings.load(**{"port": 0, "metrics_port": 0, "grace_period_s": 2.0, **overrides})
         servicer = PlumbingProbeServicer()
         server = KairosServer(
             settings,
             [ServiceRegistration(SERVICE, lambda s: user_state_pb2_grpc.add_UserStateServicer_to_server(servicer, s))],
+            serving_on_start=serving_on_start,
         )
         await server.start()
         started.append(server)

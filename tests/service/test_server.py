@@ -147,3 +147,40 @@ async def test_undecodable_requests_are_invalid_argument_naming_the_field(make_s
         assert truncated.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "malformed protobuf" in truncated.value.details()
     assert servicer.completed == 0
+
+
+async def test_a_server_can_stay_not_serving_until_marked_ready(make_server) -> None:
+    server, _ = await make_server(serving_on_start=False)
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        async def statuses() -> list[int]:
+            return [
+                (await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=2)).status
+                for name in ("", SERVICE)
+            ]
+
+        not_serving, serving = health_pb2.HealthCheckResponse.NOT_SERVING, health_pb2.HealthCheckResponse.SERVING
+        assert await statuses() == [not_serving, not_serving]
+        reply = await user_state_pb2_grpc.UserStateStub(channel).GetSequence(slow_get(0), timeout=2)
+        assert reply.sequence.user_id == "u", "not ready is not the same as refusing calls"
+        await server.mark_serving()
+        assert await statuses() == [serving, serving]
+        await server.health.enter_graceful_shutdown()
+        await server.mark_serving()
+        assert await statuses() == [not_serving, not_serving], "a graceful stop wins over a late readiness report"
+
+
+async def test_readiness_reported_before_start_is_kept() -> None:
+    from kairos.service.server import KairosServer
+    from kairos.service.settings import ServiceSettings
+
+    server = KairosServer(ServiceSettings.load(port=0, metrics_port=None), [], serving_on_start=False)
+    await server.mark_serving()  # e.g. a warm-up task that finished before the server bound its port
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await server.stop(grace_s=0)
