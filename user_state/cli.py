@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sqlite3
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from kairos.service.entry import run_service
 from kairos.service.errors import Unavailable
-from kairos.service.logs import configure_logging
 from user_state.settings import UserStateSettings
-
-EXIT_BAD_SETTINGS = 2
-EXIT_START_FAILED = 3
-
-log = logging.getLogger("user_state")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,15 +54,6 @@ async def serve(settings: UserStateSettings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m user_state` and the `kairos-user-state` console script."""
     args = parser().parse_args(argv)
-    try:
-        settings = load_settings(args)
-    except (ValidationError, FileNotFoundError, ValueError) as exc:
-        print(f"user_state: invalid settings: {exc}", file=sys.stderr)
-        return EXIT_BAD_SETTINGS
-    configure_logging("user_state", settings.log_level, settings.log_format)
-    try:
-        asyncio.run(serve(settings))
-    except (Unavailable, OSError, sqlite3.Error, RuntimeError) as exc:  # grpc reports a busy port as RuntimeError
-        log.error("start-up failed", extra={"store": settings.store, "error": str(exc)})
-        return EXIT_START_FAILED
-    return 0
+    # grpc reports a busy port as RuntimeError
+    start_errors = (Unavailable, OSError, sqlite3.Error, RuntimeError)
+    return run_service("user_state", lambda: load_settings(args), serve, start_errors)

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from kairos.service.entry import run_service
 from kairos.service.errors import Unavailable
-from kairos.service.logs import configure_logging
 from ranker.service.settings import RankerSettings
-
-EXIT_BAD_SETTINGS = 2
-EXIT_START_FAILED = 3
-
-log = logging.getLogger("ranker")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,19 +45,13 @@ def load_settings(args: argparse.Namespace) -> RankerSettings:
     return settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        settings = load_settings(args)
-    except (ValidationError, FileNotFoundError, ValueError) as exc:
-        print(f"ranker: invalid settings: {exc}", file=sys.stderr)
-        return EXIT_BAD_SETTINGS
-    configure_logging("ranker", settings.log_level, settings.log_format)
-    from ranker.service.app import serve
+async def _serve(settings: RankerSettings) -> None:
+    from ranker.service.app import serve  # heavy (torch, faiss): imported once the settings are known to be good
 
-    try:
-        asyncio.run(serve(settings))
-    except (FileNotFoundError, ValueError, Unavailable) as exc:
-        log.error("ranker could not start", extra={"error": str(exc)})
-        return EXIT_START_FAILED
-    return 0
+    await serve(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m ranker` and the `kairos-ranker` console script."""
+    args = parser().parse_args(argv)
+    return run_service("ranker", lambda: load_settings(args), _serve, (FileNotFoundError, ValueError, Unavailable))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -19,6 +20,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def _default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+INDEX_SETTINGS = (
+    "exact_max_items",
+    "exact_prefilter",
+    "exact_prefilter_shortlist",
+    "ann_kind",
+    "ann_nlist",
+    "ann_nprobe",
+    "ann_shortlist",
+)
+
+
+def _index_field(name: str) -> Any:
+    """The setting `index_<name>`: a copy of IndexConfig's field (default, constraints, description)."""
+    return copy.copy(IndexConfig.model_fields[name])
 
 
 class RankerSettings(ServiceSettings):
@@ -100,19 +117,14 @@ class RankerSettings(ServiceSettings):
         86_400.0, gt=0, description="Decay of the popularity counts used by the no-history fallback."
     )
 
-    index_exact_max_items: int = Field(200_000, ge=0, description="Above this many items, ANN + exact re-scoring.")
-    index_exact_prefilter: Literal["auto", "off", "bfloat16"] = Field(
-        "auto",
-        description="Exact scoring: a bfloat16 first pass whose shortlist is re-scored in float32 ('auto': when "
-        "the CPU has native bfloat16, AVX512-BF16/AMX; elsewhere bfloat16 is slower than float32).",
-    )
-    index_exact_prefilter_shortlist: int = Field(
-        64, ge=1, description="Candidates per query kept by the bfloat16 pass (at least 2 x k)."
-    )
-    index_ann_kind: Literal["ivf_flat", "ivf_sq8"] = Field("ivf_flat", description="FAISS index kind.")
-    index_ann_nlist: int = Field(0, ge=0, description="IVF lists (0: about sqrt(N)).")
-    index_ann_nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
-    index_ann_shortlist: int = Field(512, ge=1, description="ANN candidates re-scored exactly per query.")
+    # Index tuning: default, constraints and description come from IndexConfig (the one place they are defined).
+    index_exact_max_items: int = _index_field("exact_max_items")
+    index_exact_prefilter: Literal["auto", "off", "bfloat16"] = _index_field("exact_prefilter")
+    index_exact_prefilter_shortlist: int = _index_field("exact_prefilter_shortlist")
+    index_ann_kind: Literal["ivf_flat", "ivf_sq8"] = _index_field("ann_kind")
+    index_ann_nlist: int = _index_field("ann_nlist")
+    index_ann_nprobe: int = _index_field("ann_nprobe")
+    index_ann_shortlist: int = _index_field("ann_shortlist")
 
     @model_validator(mode="after")
     def _redis_url(self) -> Self:
@@ -152,12 +164,4 @@ class RankerSettings(ServiceSettings):
 
     def index_config(self) -> IndexConfig:
         """The item-index tuning these settings describe."""
-        return IndexConfig(
-            exact_max_items=self.index_exact_max_items,
-            exact_prefilter=self.index_exact_prefilter,
-            exact_prefilter_shortlist=self.index_exact_prefilter_shortlist,
-            ann_kind=self.index_ann_kind,
-            ann_nlist=self.index_ann_nlist,
-            ann_nprobe=self.index_ann_nprobe,
-            ann_shortlist=self.index_ann_shortlist,
-        )
+        return IndexConfig(**{name: getattr(self, f"index_{name}") for name in INDEX_SETTINGS})
