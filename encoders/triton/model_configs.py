@@ -85,30 +85,33 @@ def _backend(config: mc.ModelConfig, flavor: Flavor) -> None:
         config.platform, config.default_model_filename = _PLATFORM_FILES[flavor]
 
 
-def text_encoder_config(flavor: Flavor, settings: RepositorySettings) -> mc.ModelConfig:
-    """MiniLM: token ids and mask [seq] -> embedding [384]; ragged batches in the python flavour."""
-    ragged = flavor is Flavor.PYTHON
-    inputs = [TensorSpec(n, mc.TYPE_INT64, (-1,), ragged=ragged) for n in TEXT_INPUTS]
-    config = _base(TEXT_ENCODER, settings, inputs, [TensorSpec(TEXT_OUTPUT, mc.TYPE_FP32, (TEXT_DIM,))])
+def _encoder_config(
+    name: str, kind: str, inputs: list[TensorSpec], output: TensorSpec, flavor: Flavor, settings: RepositorySettings
+) -> mc.ModelConfig:
+    """An encoder model: the flavour's backend, dynamic batching, GPU-capable instances, ORT parameters (python)."""
+    config = _base(name, settings, inputs, [output])
     _backend(config, flavor)
     _dynamic_batching(config, settings)
     _instances(config, flavor, settings.encoder_instances, gpu_capable=True)
     if flavor is Flavor.PYTHON:
-        _params(config, onnx_file="model.onnx", intra_op_threads=settings.ort_intra_op_threads, kind="text")
+        _params(config, onnx_file="model.onnx", intra_op_threads=settings.ort_intra_op_threads, kind=kind)
     return config
+
+
+def text_encoder_config(flavor: Flavor, settings: RepositorySettings) -> mc.ModelConfig:
+    """MiniLM: token ids and mask [seq] -> embedding [384]; ragged batches in the python flavour."""
+    ragged = flavor is Flavor.PYTHON
+    inputs = [TensorSpec(n, mc.TYPE_INT64, (-1,), ragged=ragged) for n in TEXT_INPUTS]
+    output = TensorSpec(TEXT_OUTPUT, mc.TYPE_FP32, (TEXT_DIM,))
+    return _encoder_config(TEXT_ENCODER, "text", inputs, output, flavor, settings)
 
 
 def image_encoder_config(flavor: Flavor, settings: RepositorySettings) -> mc.ModelConfig:
     """EfficientNet-Lite0: normalised pixels [3, 224, 224] -> embedding [1280]."""
     size = settings.encoder.image_size
     inputs = [TensorSpec(IMAGE_INPUT, mc.TYPE_FP32, (3, size, size))]
-    config = _base(IMAGE_ENCODER, settings, inputs, [TensorSpec(IMAGE_OUTPUT, mc.TYPE_FP32, (IMAGE_DIM,))])
-    _backend(config, flavor)
-    _dynamic_batching(config, settings)
-    _instances(config, flavor, settings.encoder_instances, gpu_capable=True)
-    if flavor is Flavor.PYTHON:
-        _params(config, onnx_file="model.onnx", intra_op_threads=settings.ort_intra_op_threads, kind="image")
-    return config
+    output = TensorSpec(IMAGE_OUTPUT, mc.TYPE_FP32, (IMAGE_DIM,))
+    return _encoder_config(IMAGE_ENCODER, "image", inputs, output, flavor, settings)
 
 
 def text_preprocess_config(flavor: Flavor, settings: RepositorySettings) -> mc.ModelConfig:
