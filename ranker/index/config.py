@@ -14,16 +14,34 @@ class IndexConfig(BaseModel):
 
     exact_max_items: int = Field(200_000, ge=0, description="Catalogues up to this size are scored exactly.")
     exact_prefilter: Literal["auto", "off", "bfloat16"] = Field(
-        "auto",
-        description="Exact scoring: a bfloat16 first pass whose shortlist is re-scored in float32; 'auto': on "
-        "when the CPU has native bfloat16 (AVX512-BF16/AMX), 'off': float32 only.",
+        "off",
+        description="Exact scoring: 'off' scores in float32 (column-wise copy, block-maxima top-k: fastest on CPUs "
+        "measured); 'bfloat16': a bfloat16 first pass whose shortlist is re-scored in float32; 'auto': bfloat16 "
+        "when the CPU has native bfloat16 (AVX512-BF16/AMX).",
     )
     exact_prefilter_shortlist: int = Field(
         64, ge=1, description="Candidates per query the bfloat16 pass keeps (at least 2 x k)."
     )
-    ann_kind: Literal["ivf_flat", "ivf_sq8"] = Field("ivf_flat", description="FAISS inner-product index kind.")
-    ann_nlist: int = Field(0, ge=0, description="IVF lists; 0 = about sqrt(N).")
+    ann_kind: Literal["ivf_flat", "ivf_sq8"] = Field(
+        "ivf_flat",
+        description="FAISS IVF kind (float32 or 8-bit lists) over the MIPS->L2 reduced item vectors "
+        "(inner-product search as L2 search: one extra coordinate per item).",
+    )
+    ann_nlist: int = Field(
+        0, ge=0, description="IVF lists; 0 = 4 x sqrt(N); at most one per 39 quantiser training vectors."
+    )
     ann_nprobe: int = Field(32, ge=1, description="IVF lists visited per query.")
-    ann_shortlist: int = Field(512, ge=1, description="ANN candidates per query, re-scored exactly.")
+    ann_shortlist: int = Field(128, ge=1, description="ANN candidates per query, re-scored exactly.")
     ann_train_sample: int = Field(100_000, ge=1000, description="Most vectors used to train the IVF quantiser.")
+    ann_norm_headroom: float = Field(
+        1.25,
+        ge=1,
+        description="MIPS->L2 norm bound: this x the largest item norm when the ANN is trained (the longest "
+        "ann_overflow_max / 4 items left out).",
+    )
+    ann_overflow_max: int = Field(
+        512,
+        ge=0,
+        description="Items upserted above the norm bound are scored with every query; more than this retrains.",
+    )
     compact_ratio: float = Field(0.5, gt=0, le=1, description="Compact when this share of rows is deleted.")

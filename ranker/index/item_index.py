@@ -11,6 +11,7 @@ import torch
 
 from ranker.index.ann import IvfShortlist
 from ranker.index.config import IndexConfig
+from ranker.index.exact import ColumnScorer
 from ranker.index.prefilter import Bf16Prefilter, prefilter_enabled
 from ranker.index.vector_table import VectorTable
 
@@ -41,6 +42,7 @@ class ItemIndex:
         self._table = VectorTable(dim)
         self._ann = IvfShortlist(self.config, dim)
         self._prefilter = Bf16Prefilter(dim) if prefilter_enabled(self.config.exact_prefilter) else None
+        self._columns: ColumnScorer | None = ColumnScorer(dim)
         self._lock = threading.RLock()
 
     @classmethod
@@ -88,15 +90,20 @@ class ItemIndex:
             return self._table.vectors[rows].copy()
 
     def upsert(self, ids: list[str], vectors: np.ndarray) -> None:
-        """Add or replace items (no rebuild; the ANN, when on, is updated in place)."""
+        """Add or replace items (no rebuild; the ANN, when on, is updated in place, and retrained only once more
+        than ``ann_overflow_max`` items lie above its norm bound)."""
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._lock:
             replaced, appended = self._table.upsert(list(ids), vectors)
             rows = np.concatenate([replaced, appended])
             if self._prefilter is not None:
                 self._prefilter.write(rows, self._table.vectors[rows])
+            if self._columns is not None:
+                self._columns.write(rows, self._table.vectors[rows])
             if self._ann.trained:
                 self._ann.add(rows, self._table.vectors[rows])
+                if self._ann.needs_retrain:  # too many items above the ANN's norm bound (see IvfShortlist)
+                    self._retrain_ann()
             else:
                 self._maybe_train_ann()
 
@@ -114,20 +121,29 @@ class ItemIndex:
         self._table = self._table.compacted()
         self._refresh_prefilter()
         if self._ann.trained:
-            self._ann = IvfShortlist(self.config, self.dim)
-            self._maybe_train_ann(force=True)
+            self._retrain_ann()
+
+    def _retrain_ann(self) -> None:
+        self._ann = IvfShortlist(self.config, self.dim)
+        self._maybe_train_ann(force=True)
 
     def _refresh_prefilter(self) -> None:
+        """Rebuild the exact-scoring copies (column-wise float32, optional bfloat16) from the table."""
+        rows = np.arange(self._table.rows)
         if self._prefilter is not None:
             self._prefilter = Bf16Prefilter(self.dim)
-            self._prefilter.write(np.arange(self._table.rows), self._table.vectors)
+            self._prefilter.write(rows, self._table.vectors)
+        if self._columns is not None:
+            self._columns = ColumnScorer(self.dim)
+            self._columns.write(rows, self._table.vectors)
 
     def _maybe_train_ann(self, force: bool = False) -> None:
         if self._table.live == 0:
             return
         if force or self._table.live > self.config.exact_max_items:
             self._ann.train_and_add(self._table.vectors, self._table.valid)
-            self._prefilter = None  # ANN search serves from now on: the bfloat16 copy would be dead memory
+            self._prefilter = None  # ANN search serves from now on: the exact-scoring copies would be dead memory
+            self._columns = None
 
     def search(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
         """Top-k per query for user vectors ``users`` (B, dim): one matmul for every whole-catalogue query."""
@@ -162,13 +178,10 @@ class ItemIndex:
         if self._prefilter is not None and n > size:
             top_scores, top_rows = self._top_k_prefiltered(u, n, invalid, excluded, size, k_max)
         else:
-            scores = u @ torch.from_numpy(table.vectors).T  # (B, n): the one scoring matmul of the batch
-            if invalid is not None:
-                scores[:, invalid] = -torch.inf
-            for b, rows in enumerate(excluded):
-                if rows:
-                    scores[b, rows] = -torch.inf
-            top_scores, top_rows = torch.topk(scores, k_max, dim=1)
+            assert self._columns is not None
+            top_scores, top_rows = self._columns.top_k(u, n, invalid, excluded, k_max)
+            top_scores, order = torch.sort(top_scores, dim=1, descending=True)
+            top_rows = top_rows.gather(1, order)
         top_scores_np, top_rows_np = top_scores.numpy(), top_rows.numpy()
         out = []
         for b, q in enumerate(queries):

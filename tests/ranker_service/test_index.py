@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
+from ranker.index.ann import reduce_items, reduce_queries
 
 
 def brute_top(users: np.ndarray, vectors: np.ndarray, ids: list[str], k: int) -> list[list[str]]:
@@ -134,3 +135,72 @@ def test_an_index_that_switches_to_ann_drops_the_bfloat16_copy(catalogue) -> Non
     index.upsert(ids[1500:], vectors[1500:])  # now above exact_max_items: the IVF index takes over
     assert index.uses_ann and index._prefilter is None
     assert len(index.search(users[:1], [SearchQuery(user=0, k=10)])[0].item_ids) == 10
+
+
+def clustered_unnormalised(n: int, users: int, dim: int = 32, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Items around 1000 centres whose norms vary (popular items are longer), users near centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((1000, dim)) * rng.lognormal(0.0, 0.4, (1000, 1))
+    vectors = (centres[rng.integers(0, 1000, n)] + 0.5 * rng.standard_normal((n, dim))) * rng.lognormal(0, 0.1, (n, 1))
+    queries = centres[rng.integers(0, 1000, users)] + 0.5 * rng.standard_normal((users, dim))
+    return vectors.astype(np.float32), queries.astype(np.float32)
+
+
+def recall_at_10(index: ItemIndex, users: np.ndarray, vectors: np.ndarray, ids: list[str]) -> float:
+    results = index.search(users, [SearchQuery(user=b, k=10) for b in range(len(users))])
+    exact = brute_top(users, vectors, ids, 10)
+    return float(np.mean([len(set(r.item_ids) & set(e)) / 10 for r, e in zip(results, exact, strict=True)]))
+
+
+def aligned(user: np.ndarray, norm: float) -> np.ndarray:
+    return (user / np.linalg.norm(user) * norm)[None, :]
+
+
+def test_mips_to_l2_reduction_ranks_by_inner_product() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32) * rng.lognormal(0, 0.5, (500, 1)).astype(np.float32)
+    query = rng.standard_normal((1, 16)).astype(np.float32)
+    bound = float(np.linalg.norm(vectors, axis=1).max())
+    items, q = reduce_items(vectors, bound), reduce_queries(query)
+    np.testing.assert_allclose(np.linalg.norm(items, axis=1), bound, rtol=1e-5)  # all on one sphere
+    distances = ((items - q) ** 2).sum(axis=1)
+    assert list(np.argsort(distances)[:20]) == list(np.argsort(-(vectors @ query[0]))[:20])
+
+
+def test_default_ann_recalls_the_exact_top_10_of_unnormalised_vectors() -> None:
+    vectors, users = clustered_unnormalised(20_000, 32)
+    ids = [f"i{j}" for j in range(len(vectors))]
+    index = ItemIndex.build(ids, vectors, IndexConfig(exact_max_items=1000))  # the default ANN settings otherwise
+    assert index.uses_ann
+    assert recall_at_10(index, users, vectors, ids) >= 0.95
+
+
+def test_ann_finds_items_upserted_above_the_norm_bound_and_retrains_when_too_many() -> None:
+    vectors, users = clustered_unnormalised(5000, 5)
+    ids = [f"i{j}" for j in range(len(vectors))]
+    index = ItemIndex.build(ids, vectors, IndexConfig(exact_max_items=1000, ann_overflow_max=4))
+    bound = index._ann.bound
+    assert index._ann.overflow_rows <= 1  # at most ann_overflow_max / 4 outliers left out of the bound
+    index.upsert(["long"], aligned(users[0], 2 * bound))  # longer than any item the ANN was trained on
+    assert index.search(users, [SearchQuery(user=0, k=1)])[0].item_ids == ["long"]
+    index.upsert(["long"], aligned(users[0], bound / 10))  # replaced by a vector inside the bound: into the IVF
+    assert "long" in index and "long" not in index.search(users, [SearchQuery(user=0, k=10)])[0].item_ids
+    index.upsert(["long"], aligned(users[0], 2 * bound))
+    overflow = index._ann.overflow_rows
+    assert index.remove(["long"]) == ["long"]  # deleted: gone from the results and from the overflow set
+    assert index._ann.overflow_rows == overflow - 1
+    assert "long" not in index.search(users, [SearchQuery(user=0, k=50)])[0].item_ids
+    longer = [f"u{b}" for b in range(5)]
+    index.upsert(longer, np.concatenate([aligned(u, 3 * bound) for u in users]))  # > 4 above: retrained
+    assert index._ann.bound > bound and index._ann.overflow_rows <= 1
+    assert [index.search(users, [SearchQuery(user=b, k=1)])[0].item_ids for b in range(5)] == [[u] for u in longer]
+
+
+def test_a_few_outliers_do_not_stretch_the_norm_bound() -> None:
+    vectors, users = clustered_unnormalised(20_000, 32)
+    vectors[:2] = np.concatenate([aligned(users[0], 1000), aligned(users[1], 1000)])
+    ids = [f"i{j}" for j in range(len(vectors))]
+    index = ItemIndex.build(ids, vectors, IndexConfig(exact_max_items=1000))
+    assert index._ann.bound < 2 * np.linalg.norm(vectors[2:], axis=1).max()
+    assert [r.item_ids for r in index.search(users, [SearchQuery(user=b, k=1) for b in range(2)])] == [["i0"], ["i1"]]
+    assert recall_at_10(index, users, vectors, ids) >= 0.95

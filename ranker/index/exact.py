@@ -1,0 +1,65 @@
+"""Exact scoring: item vectors kept column-wise for the batch matmul, and an exact top-k by block maxima."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+TOPK_BLOCK = 128  # items per block of the block-maxima top-k
+
+
+def block_top_k(scores: torch.Tensor, k: int, block: int = TOPK_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` (values, column indices) per row of ``scores`` (B, n), unsorted, exactly as ``torch.topk``.
+
+    The k best items lie in the k blocks with the highest maxima (any item outside them is beaten by the maxima
+    of k blocks), so one max-reduction over all scores and a top-k over k·block candidates replace a top-k over
+    all n columns, which on CPUs costs about as much as the scoring matmul itself.
+    """
+    b, n = scores.shape
+    k = min(k, n)
+    full = n // block
+    if full <= k:
+        return torch.topk(scores, k, dim=1, sorted=False)
+    maxima = scores[:, : full * block].reshape(b, full, block).amax(dim=2)
+    if n > full * block:
+        maxima = torch.cat([maxima, scores[:, full * block :].amax(dim=1, keepdim=True)], dim=1)
+    blocks = torch.topk(maxima, k, dim=1, sorted=False).indices  # (B, k)
+    columns = (blocks.unsqueeze(-1) * block + torch.arange(block)).reshape(b, -1)
+    in_range = columns < n  # the last, partial block has fewer columns
+    candidates = scores.gather(1, columns.clamp(max=n - 1)).masked_fill(~in_range, float("-inf"))
+    values, positions = torch.topk(candidates, k, dim=1, sorted=False)
+    return values, columns.gather(1, positions)
+
+
+class ColumnScorer:
+    """A (dim, rows) float32 copy of the item vectors: ``users @ columns`` is the fastest layout for a batch of
+    a few dozen users against many items (about 1.4-2x faster than against the row-major table on x86 CPUs)."""
+
+    def __init__(self, dim: int) -> None:
+        self._columns = torch.zeros((dim, 0), dtype=torch.float32)
+
+    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Copy float32 ``vectors`` (n, dim) into columns ``rows`` (growing as needed)."""
+        if len(rows) == 0:
+            return
+        needed = int(rows.max()) + 1
+        dim, capacity = self._columns.shape
+        if needed > capacity:
+            grown = torch.zeros((dim, max(needed, 2 * capacity, 1024)), dtype=torch.float32)
+            grown[:, :capacity] = self._columns
+            self._columns = grown
+        index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        self._columns[:, index] = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).T
+
+    def top_k(
+        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, k) exact float32 (scores, rows) over the first ``rows`` rows; ``invalid`` and ``excluded`` rows
+        score -inf (callers drop non-finite scores when fewer than k rows remain)."""
+        scores = users @ self._columns[:, :rows]  # (B, rows): the one scoring matmul of the batch
+        if invalid is not None:
+            scores[:, invalid] = -torch.inf
+        for b, rows_of_user in enumerate(excluded):
+            if rows_of_user:
+                scores[b, rows_of_user] = -torch.inf
+        return block_top_k(scores, k)
