@@ -20,6 +20,12 @@ class ModelConfig(BaseModel):
     image_dim: int = Field(1280, ge=1)
     num_items: int = Field(0, ge=0, description="size of the ID embedding table (IDs on only)")
     projection_hidden: int = Field(0, ge=0, description="0: linear projection; >0: one hidden layer")
+    feature_dropout: dict[Literal["text", "image"], float] = Field(
+        default_factory=dict, description="training-time dropout on each modality's encoder features (0: none)"
+    )
+    impute_missing: bool = Field(
+        False, description="a missing text or image vector is predicted from the item's other modality"
+    )
     interactive_moe: bool = True
     moe_experts: int = Field(4, ge=1)
     temporal_moe: bool = True
@@ -39,6 +45,8 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         if len(set(self.modalities)) != len(self.modalities):
             raise ValueError(f"modalities: duplicates in {self.modalities}")
+        if any(not 0.0 <= p < 1.0 for p in self.feature_dropout.values()):
+            raise ValueError(f"feature_dropout: rates must be in [0, 1), got {self.feature_dropout}")
         if self.dim % self.heads:
             raise ValueError(f"heads: dim {self.dim} is not divisible by {self.heads} heads")
         return self

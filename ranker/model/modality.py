@@ -10,10 +10,13 @@ class FeatureProjection(nn.Module):
     """Standardise frozen encoder features and project them to ``dim``; absent features map to a learned vector.
 
     The standardisation statistics are buffers (saved with the weights), so serving needs no dataset.
+    ``feature_dropout`` (training only) drops standardised input features, so the projection cannot memorise
+    individual items from a few feature values and generalises to items it never saw.
     """
 
-    def __init__(self, in_dim: int, dim: int, hidden: int = 0) -> None:
+    def __init__(self, in_dim: int, dim: int, hidden: int = 0, feature_dropout: float = 0.0) -> None:
         super().__init__()
+        self.feature_dropout = nn.Dropout(feature_dropout)
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("std", torch.ones(in_dim))
         if hidden:
@@ -36,5 +39,5 @@ class FeatureProjection(nn.Module):
 
     def forward(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """(..., in_dim) features and (...) presence mask → (..., dim)."""
-        projected = self.proj((features - self.mean) / self.std)
+        projected = self.proj(self.feature_dropout((features - self.mean) / self.std))
         return torch.where(present.unsqueeze(-1), projected, self.absent.expand_as(projected))

@@ -41,6 +41,16 @@ class SequenceInputs:
     domains: torch.Tensor | None = None  # (B, L) long
     target_domains: torch.Tensor | None = None  # (B, L) long
 
+    def select(self, rows: slice | torch.Tensor) -> SequenceInputs:
+        """The sequences ``rows`` (a slice or indices) of this batch."""
+        return SequenceInputs(
+            times_ms=self.times_ms[rows],
+            mask=self.mask[rows],
+            request_ms=self.request_ms[rows],
+            domains=None if self.domains is None else self.domains[rows],
+            target_domains=None if self.target_domains is None else self.target_domains[rows],
+        )
+
 
 def request_times(times_ms: torch.Tensor, lengths: torch.Tensor, request_ms: torch.Tensor) -> torch.Tensor:
     """Per-position request time: the next event's time inside the history, ``request_ms`` after the last."""
@@ -62,9 +72,17 @@ class Recommender(nn.Module):
         d, m = cfg.dim, len(cfg.modalities)
         self.projections = nn.ModuleDict()
         if "text" in cfg.modalities:
-            self.projections["text"] = FeatureProjection(cfg.text_dim, d, cfg.projection_hidden)
+            self.projections["text"] = FeatureProjection(
+                cfg.text_dim, d, cfg.projection_hidden, cfg.feature_dropout.get("text", 0.0)
+            )
         if "image" in cfg.modalities:
-            self.projections["image"] = FeatureProjection(cfg.image_dim, d, cfg.projection_hidden)
+            self.projections["image"] = FeatureProjection(
+                cfg.image_dim, d, cfg.projection_hidden, cfg.feature_dropout.get("image", 0.0)
+            )
+        both = "text" in cfg.modalities and "image" in cfg.modalities
+        self.imputers = (
+            nn.ModuleDict({m: nn.Linear(d, d) for m in ("text", "image")}) if cfg.impute_missing and both else None
+        )
         self.id_embedding = nn.Embedding(cfg.num_items, d) if "id" in cfg.modalities else None
         if self.id_embedding is not None:
             nn.init.normal_(self.id_embedding.weight, std=0.02)
@@ -94,18 +112,35 @@ class Recommender(nn.Module):
         return list(self.cfg.modalities)
 
     def item_vectors(self, items: ItemInputs) -> list[torch.Tensor]:
-        """Per-modality item vectors c_m (..., d) from content (and ids when the ID modality is on)."""
-        out = []
+        """Per-modality item vectors c_m (..., d) from content (and ids when the ID modality is on).
+
+        A missing modality is its learned absent vector, or with ``impute_missing`` a prediction from the item's
+        other modality when that one is present.
+        """
+        vectors: dict[str, torch.Tensor] = {}
         for name in self.cfg.modalities:
             if name == "text":
-                out.append(self.projections["text"](items.text, items.has_text))
+                vectors[name] = self.projections["text"](items.text, items.has_text)
             elif name == "image":
-                out.append(self.projections["image"](items.image, items.has_image))
+                vectors[name] = self.projections["image"](items.image, items.has_image)
             else:
                 if items.index is None or self.id_embedding is None:
                     raise ValueError("index: item indices are required by the 'id' modality")
-                out.append(self.id_embedding(items.index))
-        return out
+                vectors[name] = self.id_embedding(items.index)
+        if self.imputers is not None:
+            text, image = vectors["text"], vectors["image"]
+            only_text = (items.has_text & ~items.has_image).unsqueeze(-1)
+            only_image = (items.has_image & ~items.has_text).unsqueeze(-1)
+            vectors["image"] = torch.where(only_text, self.imputers["image"](text), image)
+            vectors["text"] = torch.where(only_image, self.imputers["text"](image), text)
+        return [vectors[name] for name in self.cfg.modalities]
+
+    def missing_vector(self, name: str, other: torch.Tensor | None) -> torch.Tensor:
+        """What stands in for modality ``name`` when it is missing: imputed from ``other`` (the other content
+        modality's vectors, (..., d)) with ``impute_missing``, else the learned absent vector (d,)."""
+        if self.imputers is not None and other is not None:
+            return self.imputers[name](other)
+        return self.projections[name].absent
 
     def time_features(self, seq: SequenceInputs) -> torch.Tensor:
         """(B, L, 2d) embedding of interval buckets and absolute-time phases (temporal MoE on only)."""
@@ -120,10 +155,12 @@ class Recommender(nn.Module):
         seq: SequenceInputs,
         replace: torch.Tensor | None = None,
         replacement: torch.Tensor | None = None,
+        with_request_terms: bool = True,
     ) -> list[torch.Tensor]:
         """Per-modality states (B, L, d) for each position, given history item vectors c_m (B, L, d).
 
         ``replace`` (B, L) bool with ``replacement`` (B, L, M*d) substitutes positions' inputs (placeholders).
+        ``with_request_terms=False`` leaves out :meth:`request_terms` (states that depend on the history only).
         """
         d = self.cfg.dim
         length = seq.mask.shape[1]
@@ -143,12 +180,21 @@ class Recommender(nn.Module):
             xs = list(z.split(d, dim=-1))
         domains = seq.domains if self.cfg.cross_domain else None
         states = torch.cat([enc(x, seq.mask, domains) for enc, x in zip(self.encoders, xs, strict=True)], -1)
+        terms = self.request_terms(seq) if with_request_terms else None
+        return list((states if terms is None else states + terms).split(d, dim=-1))
+
+    def request_terms(self, seq: SequenceInputs) -> torch.Tensor | None:
+        """(..., M*d) what each prediction adds for its request: the gap-since-last-event embedding and the
+        target-domain query (None when the model has neither). Everything else depends on the history alone,
+        so a service may cache a history's state and add these per request."""
+        out = None
         if self.gap_embedding is not None:
             gap = log_bucket(seq.request_ms - seq.times_ms, self.cfg.interval_scale, self.cfg.interval_buckets)
-            states = states + self.gap_embedding(gap)
+            out = self.gap_embedding(gap)
         if self.domain_query is not None and seq.target_domains is not None:
-            states = states + self.domain_query(seq.target_domains)
-        return list(states.split(d, dim=-1))
+            query = self.domain_query(seq.target_domains)
+            out = query if out is None else out + query
+        return out
 
     @staticmethod
     def last_state(states: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:

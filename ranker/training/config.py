@@ -37,6 +37,9 @@ class MaskedTerm(Term):
 class LossConfig(_Strict):
     softmax: Literal["full", "sampled"] = "full"
     sampled_negatives: int = Field(512, ge=1)
+    popularity_correction: float = Field(
+        0.0, ge=0.0, le=1.0, description="full softmax: subtract this times log(item frequency) from training logits"
+    )
     nicl: Term = Term(enabled=True, weight=0.1, temperature=0.1)
     placeholder: MaskedTerm = MaskedTerm(enabled=True, weight=0.1, temperature=1.0, ratio=0.3)
     id_contrastive: Term = Term(enabled=True, weight=0.1, temperature=0.2)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ranker.data.batches import Batch
-from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, gather_items
+from ranker.model.recommender import ItemInputs, Recommender, gather_items
 from ranker.training.config import LossConfig
 from ranker.training.losses import (
     balance_loss,
@@ -50,7 +50,10 @@ class TrainingObjective(nn.Module):
 
         per_modality = [u @ c.T for u, c in zip(users, items_c, strict=True)]
         if cfg.softmax == "full":
-            main = full_softmax_ce(sum(per_modality), targets, allowed)
+            logits = sum(per_modality)
+            if cfg.popularity_correction:
+                logits = logits - cfg.popularity_correction * torch.log(proposal.clamp(min=1e-12))
+            main = full_softmax_ce(logits, targets, allowed)
         else:
             main = sampled_softmax_ce(
                 torch.cat(users, -1), torch.cat(items_c, -1), targets, proposal, cfg.sampled_negatives
@@ -80,7 +83,7 @@ class TrainingObjective(nn.Module):
 
         clean_user = Recommender.last_state(states, batch.lengths)
         sub = slice(0, _AUX_SEQUENCES)
-        sub_mask, sub_seq, sub_lengths = mask[sub], _rows(batch.seq, sub), batch.lengths[sub]
+        sub_mask, sub_seq, sub_lengths = mask[sub], batch.seq.select(sub), batch.lengths[sub]
         sub_history = [h[sub] for h in history]
         if cfg.placeholder.enabled:
             replace = (torch.rand(sub_mask.shape) < cfg.placeholder.ratio) & sub_mask
@@ -143,7 +146,7 @@ class TrainingObjective(nn.Module):
         )
 
     def _drop_modalities(self, history: list[torch.Tensor], names: list[str]) -> list[torch.Tensor]:
-        """Training-time modality dropout: a position loses one content modality (→ its absent vector)."""
+        """Training-time modality dropout: a position loses one content modality (→ its absent or imputed vector)."""
         p = self.cfg.modality_dropout
         content = [i for i, n in enumerate(names) if n in ("text", "image")]
         if not self.training or p <= 0 or len(names) < 2 or not content:
@@ -153,8 +156,9 @@ class TrainingObjective(nn.Module):
         which = torch.randint(len(content), shape)
         out = list(history)
         for k, i in enumerate(content):
-            absent = self.model.projections[names[i]].absent
-            out[i] = torch.where((drop & (which == k)).unsqueeze(-1), absent.expand_as(out[i]), out[i])
+            others = [j for j in content if j != i]
+            stand_in = self.model.missing_vector(names[i], history[others[0]] if others else None)
+            out[i] = torch.where((drop & (which == k)).unsqueeze(-1), stand_in.expand_as(out[i]), out[i])
         return out
 
     def _nicl(
@@ -178,14 +182,3 @@ class TrainingObjective(nn.Module):
             + info_nce(text[cur], image[nxt], t, same_nxt)
             + info_nce(image[cur], text[nxt], t, same_nxt)
         ) / 3.0
-
-
-def _rows(seq: SequenceInputs, rows: slice) -> SequenceInputs:
-    """The sequences ``rows`` of a batch."""
-    return SequenceInputs(
-        times_ms=seq.times_ms[rows],
-        mask=seq.mask[rows],
-        request_ms=seq.request_ms[rows],
-        domains=None if seq.domains is None else seq.domains[rows],
-        target_domains=None if seq.target_domains is None else seq.target_domains[rows],
-    )

@@ -90,6 +90,26 @@ def test_missing_modality_uses_the_absent_vector_without_nan() -> None:
     assert torch.isfinite(_user(model, history, _seq([6, 2, 1]), [6, 2, 1])).all()
 
 
+def test_imputation_predicts_a_missing_modality_from_the_present_one() -> None:
+    model = _model(impute_missing=True)
+    items = _items((4,))
+    items.has_image = torch.tensor([True, False, True, False])
+    items.has_text = torch.tensor([True, True, False, False])
+    items.image[1] = float("nan")
+    items.text[2] = float("nan")
+    with torch.no_grad():
+        text_vecs, image_vecs = model.item_vectors(items)
+        text_only = model.projections["text"](items.text[1:2], items.has_text[1:2])
+        image_only = model.projections["image"](items.image[2:3], items.has_image[2:3])
+        assert torch.allclose(image_vecs[1], model.imputers["image"](text_only)[0])
+        assert torch.allclose(text_vecs[2], model.imputers["text"](image_only)[0])
+    assert torch.equal(image_vecs[3], model.projections["image"].absent)  # nothing to impute from
+    assert torch.equal(text_vecs[3], model.projections["text"].absent)
+    assert torch.isfinite(text_vecs).all() and torch.isfinite(image_vecs).all()
+    plain = _model()
+    assert plain.imputers is None and "imputers.image.weight" not in plain.state_dict()
+
+
 def test_intra_domain_mask_is_causal_and_same_domain() -> None:
     mask = torch.tensor([[True, True, True, False]])
     domains = torch.tensor([[0, 1, 0, 1]])

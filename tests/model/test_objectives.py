@@ -21,7 +21,10 @@ def _step(split, catalogue, overrides: dict) -> tuple[dict, TrainingObjective]:
     objective = TrainingObjective(build_model(cfg, split, catalogue), cfg.loss).train()
     batch = training_batch(training_windows(split.train, 10)[:16])
     allowed = torch.from_numpy(split.train_items)
-    proposal = allowed.float() / allowed.sum()
+    counts = torch.zeros(len(allowed))
+    for seq in split.train:
+        counts.index_add_(0, torch.from_numpy(seq.items), torch.ones(len(seq.items)))
+    proposal = counts / counts.sum()  # training item frequencies, as in the training loop
     out = objective(batch, catalogue.inputs(), allowed, proposal)
     out["loss"].backward()
     return out, objective
@@ -56,3 +59,19 @@ def test_objective_switches(synthetic_split, synthetic_catalogue, overrides, exp
     out, _ = _step(synthetic_split, synthetic_catalogue, overrides)
     assert expected <= set(out) and not (absent & set(out))
     assert torch.isfinite(out["loss"])
+
+
+def test_modality_dropout_trains_the_imputers(synthetic_split, synthetic_catalogue) -> None:
+    out, objective = _step(
+        synthetic_split, synthetic_catalogue, {"model": {"impute_missing": True}, "loss": {"modality_dropout": 0.5}}
+    )
+    assert torch.isfinite(out["loss"])
+    params = dict(objective.model.named_parameters())
+    for name in ("imputers.text.weight", "imputers.image.weight"):
+        assert params[name].grad is not None and params[name].grad.abs().sum() > 0, name
+
+
+def test_popularity_correction_changes_only_the_training_logits(synthetic_split, synthetic_catalogue) -> None:
+    plain, _ = _step(synthetic_split, synthetic_catalogue, {"loss": {"popularity_correction": 0.0}})
+    corrected, _ = _step(synthetic_split, synthetic_catalogue, {"loss": {"popularity_correction": 1.0}})
+    assert torch.isfinite(corrected["main"]) and not torch.isclose(plain["main"], corrected["main"])
