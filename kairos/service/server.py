@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from kairos.service.auth import BearerTokenInterceptor, load_tokens
 from kairos.service.concurrency import ConcurrencyLimitInterceptor
 from kairos.service.errors import ErrorMappingInterceptor
+from kairos.service.gc_pauses import freeze_heap
 from kairos.service.metrics import MetricsInterceptor, RpcMetrics, serve_metrics
 from kairos.service.settings import ServiceSettings
 from kairos.service.tls import server_credentials
@@ -97,6 +98,8 @@ class KairosServer:
             self._metrics_http, self.metrics_port = serve_metrics(self.registry, s.host, s.metrics_port)
         self._started = True
         ready = health_pb2.HealthCheckResponse.SERVING if self._ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        if self._ready and s.gc_freeze:
+            freeze_heap()
         await self._report(ready)
         log.info(
             "serving",
@@ -110,6 +113,8 @@ class KairosServer:
         """
         self._ready = True
         if self._started:
+            if self.settings.gc_freeze:
+                freeze_heap()  # what readiness allocated (e.g. warmed-up encoders) is long-lived too
             await self._report(health_pb2.HealthCheckResponse.SERVING)
 
     async def _report(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:

@@ -47,6 +47,11 @@ class ServiceSettings(BaseSettings):
     auth_tokens_file: Path | None = Field(
         None, description="File of accepted bearer tokens, one per line; when set, every RPC but health needs one."
     )
+    gc_freeze: bool = Field(
+        True,
+        description="Freeze the start-up heap (gc.freeze) once serving, so full garbage collections scan only "
+        "request garbage (a full collection over a loaded model measured up to 110 ms, the p99 of the ranker).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level logged.")
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line (structured).")
 

@@ -27,13 +27,21 @@ import torch
 
 from ranker.model.artifact import load_artifact
 from ranker.model.catalogue import Catalogue
+from ranker.model.history_cache import HistoryStateCache, history_key
 from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
 
 
 class ServingModel:
     """A loaded, immutable model artifact. ``score(user, item) = user_vec @ item_vec``."""
 
-    def __init__(self, model: Recommender, catalogue: Catalogue, domain_names: list[str], version: str) -> None:
+    def __init__(
+        self,
+        model: Recommender,
+        catalogue: Catalogue,
+        domain_names: list[str],
+        version: str,
+        history_cache_size: int = 0,
+    ) -> None:
         if model.simtier is not None:
             raise ValueError("artifact: SimTier models are offline-only (not a dot-product scorer)")
         self._model = model.eval()
@@ -47,12 +55,19 @@ class ServingModel:
         self.image_dim = model.cfg.image_dim
         self.domain_names = list(domain_names)
         self._item_index = {item: i for i, item in enumerate(catalogue.item_ids)}
+        self._history_cache = HistoryStateCache(history_cache_size)
 
     @classmethod
-    def load(cls, artifact_dir: Path) -> ServingModel:
-        """Load an artifact folder written by training."""
+    def load(cls, artifact_dir: Path, history_cache_size: int = 0) -> ServingModel:
+        """Load an artifact folder written by training; ``history_cache_size`` > 0 caches that many history
+        states (see :class:`ranker.model.history_cache.HistoryStateCache`)."""
         loaded = load_artifact(Path(artifact_dir))
-        return cls(loaded.model, loaded.catalogue, loaded.domain_names, loaded.version)
+        return cls(loaded.model, loaded.catalogue, loaded.domain_names, loaded.version, history_cache_size)
+
+    def take_history_cache_counts(self) -> tuple[int, int]:
+        """(hits, misses) of the history-state cache since the previous call."""
+        with self._lock:
+            return self._history_cache.take_counts()
 
     def catalogue(self) -> Catalogue:
         """The training item table (ids, raw encoder features, presence masks) stored in the artifact."""
@@ -201,10 +216,43 @@ class ServingModel:
     def _encode(
         self, projected: list[torch.Tensor], seq: SequenceInputs, keep: torch.Tensor, lengths_t: torch.Tensor
     ) -> np.ndarray:
-        """User vectors from per-modality history item vectors (B, L, d); call under the lock."""
+        """User vectors from per-modality history item vectors (B, L, d); call under the lock.
+
+        With the history cache on, only histories not seen before go through the transformers; every user gets
+        its request terms (time since the last event, target domain) added afresh.
+        """
         history = [v.gather(1, keep.unsqueeze(-1).expand(-1, -1, v.shape[-1])) for v in projected]
-        states = self._model.encode(history, seq)
-        return Recommender.last_state(states, lengths_t).numpy().astype(np.float32, copy=False)
+        cache = self._history_cache
+        if cache.capacity == 0:
+            states = self._model.encode(history, seq)
+            return Recommender.last_state(states, lengths_t).numpy().astype(np.float32, copy=False)
+        joined = torch.cat(history, dim=-1).numpy()
+        times, domains, lengths = seq.times_ms.numpy(), seq.domains.numpy(), lengths_t.numpy()
+        keys = [
+            history_key(joined[b, :n], times[b, :n], domains[b, :n] if self._model.cfg.cross_domain else domains[b, :0])
+            for b, n in enumerate(lengths)
+        ]
+        base = np.empty((len(keys), self.dim), dtype=np.float32)
+        missing = []
+        for b, key in enumerate(keys):
+            state = cache.get(key)
+            if state is None:
+                missing.append(b)
+            else:
+                base[b] = state
+        if missing:
+            rows = torch.as_tensor(missing)
+            sub = seq.select(rows)
+            states = self._model.encode([h[rows] for h in history], sub, with_request_terms=False)
+            fresh = Recommender.last_state(states, lengths_t[rows]).numpy()
+            for j, b in enumerate(missing):
+                base[b] = fresh[j]
+                cache.put(keys[b], fresh[j].copy())
+        terms = self._model.request_terms(seq)
+        if terms is not None:
+            last = (lengths_t - 1).view(-1, 1, 1).expand(-1, 1, terms.shape[-1])
+            base += terms.gather(1, last).squeeze(1).numpy()
+        return base
 
     def _recent_positions(self, lengths: np.ndarray, length: int) -> torch.Tensor:
         """(B, min(L, max_len)) positions of each row's most recent events, left-aligned."""

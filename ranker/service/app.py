@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from encoders.client import EncoderClient, EncoderClientSettings, create_encoder_client
 from kairos.service.errors import Unavailable
+from kairos.service.gc_pauses import refreeze_heap
 from kairos.service.server import KairosServer, ServiceRegistration
 from kairos.v1 import ranker_pb2_grpc
 from ranker.catalog.item_catalog import ItemCatalog
@@ -72,10 +73,17 @@ def _publish_state(metrics: RankerMetrics, state: ServingState) -> None:
     metrics.newest_item_ms.set(state.catalog.features.newest_updated_ms())
 
 
+def _after_swap(metrics: RankerMetrics, state: ServingState, gc_freeze: bool) -> None:
+    """A new model version serves: publish it, and let the collector reclaim the replaced one (one pause)."""
+    _publish_state(metrics, state)
+    if gc_freeze:
+        refreeze_heap()
+
+
 async def build_app(settings: RankerSettings) -> RankerApp:
     """Load the artifact and catalogue, catch up with the item stream, and assemble the (not yet started) server."""
     worker = ComputeWorker(settings.compute_threads)
-    model = await asyncio.to_thread(ModelAdapter.load, settings.artifact)
+    model = await asyncio.to_thread(ModelAdapter.load, settings.artifact, settings.history_cache_size)
     store = SqliteItemStore(settings.data_dir / "items.sqlite")
     catalog = ItemCatalog.open(model.catalogue(), store)
     state = await worker.run(build_state, model, catalog, settings.index_config())
@@ -111,7 +119,8 @@ async def build_app(settings: RankerSettings) -> RankerApp:
         settings.index_config(),
         metrics,
         settings.artifact_poll_s,
-        on_swap=lambda s: _publish_state(metrics, s),
+        on_swap=lambda s: _after_swap(metrics, s, settings.gc_freeze),
+        history_cache_size=settings.history_cache_size,
     )
     closers: list[RankerApp] = []
     server = KairosServer(

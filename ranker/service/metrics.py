@@ -42,6 +42,12 @@ class RankerMetrics:
         self.upsert_item_errors = Counter(
             "kairos_ranker_upsert_item_errors_total", "Items rejected by UpsertItems", registry=registry
         )
+        self.history_cache = Counter(
+            "kairos_ranker_history_cache_total",
+            "User vectors whose history state came from the cache (hit) or a forward pass (miss)",
+            ("result",),
+            registry=registry,
+        )
         self.model_info = Info("kairos_ranker_model", "The serving model artifact", registry=registry)
         self.reloads = Counter("kairos_ranker_model_reloads_total", "Model reloads", ("result",), registry=registry)
 

@@ -42,12 +42,17 @@ class ModelAdapter:
         self.domains: frozenset[str] | None = frozenset(self.domain_names) if len(self.domain_names) > 1 else None
 
     @classmethod
-    def load(cls, artifact: Path) -> ModelAdapter:
-        """Load the artifact at ``artifact`` (a symlink is resolved once, so a swap mid-load is harmless)."""
+    def load(cls, artifact: Path, history_cache_size: int = 0) -> ModelAdapter:
+        """Load the artifact at ``artifact`` (a symlink is resolved once, so a swap mid-load is harmless);
+        ``history_cache_size`` > 0 caches that many users' history states (see ``ServingModel.load``)."""
         resolved = Path(os.path.realpath(artifact))
         if not resolved.is_dir():
             raise FileNotFoundError(f"artifact: {artifact} is not a directory")
-        return cls(ServingModel.load(resolved))
+        return cls(ServingModel.load(resolved, history_cache_size))
+
+    def take_history_cache_counts(self) -> tuple[int, int]:
+        """(hits, misses) of the history-state cache since the previous call."""
+        return self.model.take_history_cache_counts()
 
     def catalogue(self) -> FeatureTable:
         """The artifact's training items as a feature table."""

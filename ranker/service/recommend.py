@@ -145,6 +145,9 @@ class RecommendPipeline:
                 vectors,
             )
             users = state.model.user_vectors(hist)
+            hits, misses = state.model.take_history_cache_counts()
+            self._metrics.history_cache.labels("hit").inc(hits)
+            self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
             for i, result in zip(personal, state.index.search(users, queries), strict=True):
                 answers[i] = self._answer(state, batch[i].query, histories[i], user_state_down)

@@ -47,8 +47,10 @@ class ModelReloader:
         metrics: RankerMetrics,
         poll_s: float,
         on_swap: Callable[[ServingState], None] | None = None,
+        history_cache_size: int = 0,
     ) -> None:
         self.artifact = artifact
+        self.history_cache_size = history_cache_size
         self.holder = holder
         self.worker = worker
         self.index_config = index_config
@@ -81,7 +83,7 @@ class ModelReloader:
             if not force and fingerprint == self._fingerprint:
                 return False
             try:
-                model = await asyncio.to_thread(ModelAdapter.load, self.artifact)
+                model = await asyncio.to_thread(ModelAdapter.load, self.artifact, self.history_cache_size)
             except Exception:
                 self.metrics.reloads.labels("failed").inc()
                 self._fingerprint = fingerprint  # do not retry a broken artifact every poll

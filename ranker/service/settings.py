@@ -99,6 +99,11 @@ class RankerSettings(ServiceSettings):
     compute_threads: int = Field(
         1, ge=0, description="Torch intra-op threads of the compute worker (0: torch's default, one per core)."
     )
+    history_cache_size: int = Field(
+        50_000,
+        ge=0,
+        description="Users whose history state (the transformer pass) is kept until their history changes (0: off).",
+    )
     compute_reserve_ms: float = Field(
         15.0, ge=0, description="Part of the caller's deadline kept for forward pass + scoring after user state."
     )

@@ -184,3 +184,21 @@ async def test_readiness_reported_before_start_is_kept() -> None:
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await server.stop(grace_s=0)
+
+
+async def test_serving_freezes_the_start_up_heap_unless_disabled(make_server) -> None:
+    import gc
+
+    gc.unfreeze()
+    try:
+        await make_server(gc_freeze=False)
+        assert gc.get_freeze_count() == 0
+        startup_object: list[list[str]] = [["allocated before serving"]]  # a container the collector tracks
+        server, _ = await make_server(serving_on_start=False)
+        assert gc.get_freeze_count() == 0, "nothing is frozen before the service is ready"
+        await server.mark_serving()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and gc.is_tracked(startup_object)
+        assert all(o is not startup_object for o in gc.get_objects()), "frozen: out of the collector's generations"
+    finally:
+        gc.unfreeze()
