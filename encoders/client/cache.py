@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import numpy as np
+
+from kairos.lru import LruCache
 
 
 def content_key(modality: str, content: str | bytes) -> str:
@@ -14,33 +15,13 @@ def content_key(modality: str, content: str | bytes) -> str:
     return hashlib.sha256(modality.encode() + b"\0" + data).hexdigest()
 
 
-class EmbeddingCache:
+class EmbeddingCache(LruCache[str, np.ndarray]):
     """Least-recently-used map from content key to a read-only embedding; ``max_items`` 0 disables it."""
 
     def __init__(self, max_items: int) -> None:
-        self.max_items = max_items
-        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: str) -> np.ndarray | None:
-        vector = self._entries.get(key)
-        if vector is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return vector
+        super().__init__(max_items, name="cache_max_items")
 
     def put(self, key: str, vector: np.ndarray) -> None:
-        if self.max_items == 0:
-            return
         stored = np.array(vector, dtype=np.float32, copy=True)
         stored.flags.writeable = False
-        self._entries[key] = stored
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_items:
-            self._entries.popitem(last=False)
+        super().put(key, stored)

@@ -10,9 +10,10 @@ and domains), so a changed history or a re-upserted history item can never hit a
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import numpy as np
+
+from kairos.lru import LruCache
 
 
 def history_key(vectors: np.ndarray, times_ms: np.ndarray, domains: np.ndarray) -> bytes:
@@ -23,37 +24,12 @@ def history_key(vectors: np.ndarray, times_ms: np.ndarray, domains: np.ndarray) 
     return digest.digest()
 
 
-class HistoryStateCache:
+class HistoryStateCache(LruCache[bytes, np.ndarray]):
     """LRU map from history digests to (dim,) float32 states; ``capacity`` 0 disables it. Not thread-safe:
     callers serialise access (the serving model calls it under its lock)."""
 
     def __init__(self, capacity: int) -> None:
-        if capacity < 0:
-            raise ValueError(f"history_cache_size: must be >= 0, got {capacity}")
-        self.capacity = capacity
-        self._states: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._states)
-
-    def get(self, key: bytes) -> np.ndarray | None:
-        state = self._states.get(key)
-        if state is None:
-            self.misses += 1
-            return None
-        self._states.move_to_end(key)
-        self.hits += 1
-        return state
-
-    def put(self, key: bytes, state: np.ndarray) -> None:
-        if self.capacity == 0:
-            return
-        self._states[key] = state
-        self._states.move_to_end(key)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
+        super().__init__(capacity, name="history_cache_size")
 
     def take_counts(self) -> tuple[int, int]:
         """(hits, misses) since the previous call."""
