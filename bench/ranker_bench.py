@@ -13,7 +13,9 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   has a new event between two calls); `naive` baseline (max_batch_size=1, cache off: one GetSequences, one forward
   pass and one full exact scoring per request; exact scoring even at 1M); and, where the CPU has native bfloat16,
   `bf16` (the bfloat16 first pass + float32 re-scoring), with that prefilter's recall@10 vs float32.
-  Users hold 50 events each (the model's max_len).
+  Users hold 50 events each (the model's max_len). `--fresh-event-share` (default 0.2) of the calls carry a new
+  inline event, so their history is new to the ranker's history-state cache (the `nocache` mode is the bound
+  where every call is).
 - Scoring throughput: one float32 exact scoring pass (64 users x N items) as a fraction of this machine's fp32
   matmul peak measured in the same run (best of square 2048 matmuls).
 Context: the 1-minute load average at start and end (`load_average_1m_at_*`), as the machine may be shared.
@@ -34,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -54,6 +57,7 @@ from tests.support.redis_server import RedisServer
 from user_state.events import Event
 
 T0 = 1_700_000_000_000
+GOLDEN = 0.6180339887498949
 USERS = 512
 EVENTS_PER_USER = 50
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -125,12 +129,25 @@ async def seed_histories(address: str, item_ids: list[str]) -> None:
             await stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events), timeout=10)
 
 
-def recommend_request(n: int, k: int = 10) -> ranker_pb2.RecommendRequest:
-    request_time = T0 + EVENTS_PER_USER * 60_000 + 3_600_000
-    return ranker_pb2.RecommendRequest(user_id=f"user-{n % USERS}", k=k, request_time_ms=request_time)
+@dataclass(frozen=True)
+class Workload:
+    """What the load generator asks: ``fresh_share`` of the calls carry a new inline event (the user acted since
+    the last call, so the ranker's history-state cache cannot help); the rest repeat a known history."""
+
+    item_ids: tuple[str, ...]
+    fresh_share: float = 0.0
+
+    def request(self, n: int, k: int = 10) -> ranker_pb2.RecommendRequest:
+        request_time = T0 + EVENTS_PER_USER * 60_000 + 3_600_000
+        request = ranker_pb2.RecommendRequest(user_id=f"user-{n % USERS}", k=k, request_time_ms=request_time)
+        if (n * GOLDEN) % 1.0 < self.fresh_share:  # an even spread of fresh calls over n
+            item = self.item_ids[n % len(self.item_ids)]
+            event = events_pb2.Event(event_id=f"live-{n}", item_id=item, timestamp_ms=request_time - 1_000 - n)
+            request.recent_events.append(event)
+        return request
 
 
-async def max_throughput(address: str, seconds: float, concurrency: int) -> tuple[float, int]:
+async def max_throughput(address: str, seconds: float, concurrency: int, workload: Workload) -> tuple[float, int]:
     """Closed loop: `concurrency` callers sending Recommend back to back; (requests/s, failures)."""
     done, failures = 0, 0
     async with grpc.aio.insecure_channel(address) as channel:
@@ -141,7 +158,7 @@ async def max_throughput(address: str, seconds: float, concurrency: int) -> tupl
             n = c
             while time.perf_counter() < until:
                 try:
-                    await stub.Recommend(recommend_request(n), timeout=10)
+                    await stub.Recommend(workload.request(n), timeout=10)
                     done += record
                 except grpc.aio.AioRpcError:
                     failures += 1
@@ -154,7 +171,7 @@ async def max_throughput(address: str, seconds: float, concurrency: int) -> tupl
         return done / (time.perf_counter() - start), failures
 
 
-async def latency_at(address: str, rate: float, seconds: float) -> tuple[list[float], int]:
+async def latency_at(address: str, rate: float, seconds: float, workload: Workload) -> tuple[list[float], int]:
     """Open loop: Recommend sent at a fixed `rate` per second (as production traffic arrives); latencies."""
     latencies: list[float] = []
     failures = 0
@@ -165,7 +182,7 @@ async def latency_at(address: str, rate: float, seconds: float) -> tuple[list[fl
             nonlocal failures
             start = time.perf_counter()
             try:
-                await stub.Recommend(recommend_request(n), timeout=10)
+                await stub.Recommend(workload.request(n), timeout=10)
                 latencies.append(time.perf_counter() - start)
             except grpc.aio.AioRpcError as exc:
                 failures += 1
@@ -183,7 +200,7 @@ async def latency_at(address: str, rate: float, seconds: float) -> tuple[list[fl
 
 
 async def load(
-    address: str, seconds: float, concurrency: int, target_rate: float, repeats: int = 3
+    address: str, seconds: float, concurrency: int, target_rate: float, workload: Workload, repeats: int = 3
 ) -> dict[str, float]:
     """Max throughput (closed loop), then p50/p99 latency at min(target_rate, 80% of that max) (open loop),
     measured ``repeats`` times: the medians are reported (the machine is noisy), with the worst p99 beside them.
@@ -192,11 +209,11 @@ async def load(
     ~100 ms stalls to the client-side latencies it records.
     """
     freeze_heap()
-    rps, failures = await max_throughput(address, seconds, concurrency)
+    rps, failures = await max_throughput(address, seconds, concurrency, workload)
     rate = min(target_rate, 0.8 * rps)
     p50s, p99s = [], []
     for _ in range(repeats):
-        latencies, open_failures = await latency_at(address, rate, seconds)
+        latencies, open_failures = await latency_at(address, rate, seconds, workload)
         failures += open_failures
         p50s.append(percentile(latencies, 50) * 1000)
         p99s.append(percentile(latencies, 99) * 1000)
@@ -312,6 +329,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         workdir = Path(tmp)
         with user_state_server(workdir) as user_state:
             asyncio.run(seed_histories(user_state, item_ids))
+            workload = Workload(tuple(item_ids), args.fresh_event_share)
+            results["fresh_event_share"] = args.fresh_event_share
             modes = [
                 ("", [], {}),
                 ("nocache", [], NO_CACHE_ENV),
@@ -329,7 +348,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                     with ranker_server(workdir, f"r-{name}-{mode or 'batched'}", artifact, user_state, synthetic,
                                        extra, env) as address:  # fmt: skip
                         figures = asyncio.run(
-                            load(address, args.seconds, args.concurrency, args.target_rps, args.latency_repeats)
+                            load(
+                                address, args.seconds, args.concurrency, args.target_rps, workload, args.latency_repeats
+                            )
                         )
                     suffix = f"_{mode}" if mode else ""
                     for key, value in figures.items():
@@ -370,6 +391,12 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=32, help="callers of the closed-loop throughput run")
     p.add_argument("--target-rps", type=float, default=500.0, help="open-loop rate of the latency run")
     p.add_argument("--latency-repeats", type=int, default=3, help="open-loop runs per server (medians reported)")
+    p.add_argument(
+        "--fresh-event-share",
+        type=float,
+        default=0.2,
+        help="share of Recommend calls carrying a new inline event (a changed history: no history-cache hit)",
+    )
     p.add_argument("--freshness-rounds", type=int, default=50, help="0 skips the freshness measurement")
     p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     p.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench" / "ranker.json")
