@@ -52,7 +52,7 @@ class ItemIndex:
         index._table = VectorTable(vectors.shape[1], capacity=max(len(ids), 1024))
         index._table.upsert(list(ids), np.asarray(vectors, dtype=np.float32))
         index._maybe_train_ann()
-        index._refresh_prefilter()
+        index._refresh_exact_copies()
         return index
 
     def __len__(self) -> int:
@@ -119,7 +119,7 @@ class ItemIndex:
 
     def _compact(self) -> None:
         self._table = self._table.compacted()
-        self._refresh_prefilter()
+        self._refresh_exact_copies()
         if self._ann.trained:
             self._retrain_ann()
 
@@ -127,7 +127,7 @@ class ItemIndex:
         self._ann = IvfShortlist(self.config, self.dim)
         self._maybe_train_ann(force=True)
 
-    def _refresh_prefilter(self) -> None:
+    def _refresh_exact_copies(self) -> None:
         """Rebuild the exact-scoring copies (column-wise float32, optional bfloat16) from the table."""
         rows = np.arange(self._table.rows)
         if self._prefilter is not None:

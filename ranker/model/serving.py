@@ -227,11 +227,10 @@ class ServingModel:
             states = self._model.encode(history, seq)
             return Recommender.last_state(states, lengths_t).numpy().astype(np.float32, copy=False)
         joined = torch.cat(history, dim=-1).numpy()
-        times, domains, lengths = seq.times_ms.numpy(), seq.domains.numpy(), lengths_t.numpy()
-        keys = [
-            history_key(joined[b, :n], times[b, :n], domains[b, :n] if self._model.cfg.cross_domain else domains[b, :0])
-            for b, n in enumerate(lengths)
-        ]
+        times, lengths = seq.times_ms.numpy(), lengths_t.numpy()
+        # Domains shape the state only in cross-domain models (hierarchical attention); elsewhere they are no key.
+        domains = seq.domains.numpy() if self._model.cfg.cross_domain else np.zeros_like(times[:, :0])
+        keys = [history_key(joined[b, :n], times[b, :n], domains[b, :n]) for b, n in enumerate(lengths)]
         base = np.empty((len(keys), self.dim), dtype=np.float32)
         missing = []
         for b, key in enumerate(keys):

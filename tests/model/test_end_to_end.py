@@ -23,6 +23,12 @@ from ranker.training.scoring import score_cases
 from tests.support.ports import free_port
 
 
+def train_args(config: Path, synthetic_root: Path, out: Path) -> list[str]:
+    """``ranker.train`` arguments for the synthetic dataset and its feature cache."""
+    data, features = synthetic_root / "ml100k-mm", synthetic_root / "features"
+    return ["--config", str(config), "--data", str(data), "--features", str(features), "--out", str(out)]
+
+
 @pytest.fixture(scope="module")
 def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny model trained by the CLI on the synthetic dataset; returns (artifact, config)."""
@@ -32,18 +38,7 @@ def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     config = folder / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
     out = folder / "tiny-model"
-    train_cli.main(
-        [
-            "--config",
-            str(config),
-            "--data",
-            str(synthetic_root / "ml100k-mm"),
-            "--features",
-            str(synthetic_root / "features"),
-            "--out",
-            str(out),
-        ]
-    )
+    train_cli.main(train_args(config, synthetic_root, out))
     return out, config
 
 
@@ -202,14 +197,7 @@ def test_two_process_ddp_training(synthetic_root: Path, tmp_path: Path) -> None:
         str(free_port()),
         "-m",
         "ranker.train",
-        "--config",
-        str(config),
-        "--data",
-        str(synthetic_root / "ml100k-mm"),
-        "--features",
-        str(synthetic_root / "features"),
-        "--out",
-        str(out),
+        *train_args(config, synthetic_root, out),
     ]
     env = {**__import__("os").environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)

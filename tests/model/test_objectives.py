@@ -71,7 +71,7 @@ def test_modality_dropout_trains_the_imputers(synthetic_split, synthetic_catalog
         assert params[name].grad is not None and params[name].grad.abs().sum() > 0, name
 
 
-def test_popularity_correction_changes_only_the_training_logits(synthetic_split, synthetic_catalogue) -> None:
+def test_popularity_correction_changes_the_training_loss(synthetic_split, synthetic_catalogue) -> None:
     plain, _ = _step(synthetic_split, synthetic_catalogue, {"loss": {"popularity_correction": 0.0}})
     corrected, _ = _step(synthetic_split, synthetic_catalogue, {"loss": {"popularity_correction": 1.0}})
     assert torch.isfinite(corrected["main"]) and not torch.isclose(plain["main"], corrected["main"])
