@@ -12,13 +12,17 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   `nocache` (the same with the history-state cache off: every request runs the transformers, as when every user
   has a new event between two calls); `naive` baseline (max_batch_size=1, cache off: one GetSequences, one forward
   pass and one full exact scoring per request; exact scoring even at 1M); and, where the CPU has native bfloat16,
-  `bf16` (the bfloat16 first pass + float32 re-scoring), with that prefilter's recall@10 vs float32.
+  `bf16` (the bfloat16 first pass + float32 re-scoring), with that prefilter's recall@10 vs float32; and at
+  catalogues from 100k up to the exact-scoring limit, `ann` (the ANN + exact re-scoring instead of exact
+  scoring, `index_exact_max_items=0`), with its recall@10 vs exact scoring.
   Users hold 50 events each (the model's max_len). `--fresh-event-share` (default 0.2) of the calls carry a new
   inline event, so their history is new to the ranker's history-state cache (the `nocache` mode is the bound
   where every call is).
 - Scoring throughput: one float32 exact scoring pass (64 users x N items) as a fraction of this machine's fp32
   matmul peak measured in the same run (best of square 2048 matmuls).
-Context: the 1-minute load average at start and end (`load_average_1m_at_*`), as the machine may be shared.
+Context: the 1-minute load average at start and end (`load_average_1m_at_*`), as the machine may be shared, and
+the CPU (`cpu_cores`, `cpu_avx512f`, `cpu_native_bf16`): the lent 2-core VMs differ, and an AVX2-only one scores
+about half as fast as an AVX-512 one.
 - Freshness: UpsertItems acknowledged -> first Recommend (candidate_ids=[the item]) that returns it, with the
   encoders served by the local Triton; on the same replica and on a second replica tailing Redis.
 """
@@ -65,6 +69,8 @@ QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers
 PREFILTER = IndexConfig(exact_prefilter="bfloat16")
 NO_CACHE_ENV = {"KAIROS_RANKER_HISTORY_CACHE_SIZE": "0"}
 BF16_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "bfloat16"}
+ANN_ENV = {"KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS": "0"}
+ANN_ALSO_FROM = 100_000  # catalogues this large, yet scored exactly by default, are also measured with the ANN
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -227,6 +233,14 @@ async def load(
     }
 
 
+def cpu_has_flag(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists ``flag`` (False where there is no /proc/cpuinfo)."""
+    try:
+        return flag in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     """Best observed fp32 GFLOP/s of a square matmul (torch, all threads)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
@@ -307,6 +321,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     results: dict[str, float] = {"model_dim": model.dim, "catalogue_items": len(item_ids)}
     results["load_average_1m_at_start"] = os.getloadavg()[0]  # the machine is shared: context for the figures
     results["cpu_native_bf16"] = 1.0 if prefilter_enabled("auto") else 0.0
+    results["cpu_avx512f"] = 1.0 if cpu_has_flag("avx512f") else 0.0  # the lent VMs differ in CPU: which one ran
+    results["cpu_cores"] = float(os.cpu_count() or 0)
     peak = matmul_peak_gflops()
     results["matmul_peak_gflops"] = peak
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s")
@@ -316,6 +332,10 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         results["ann_recall_at_10_1m"] = recall
         print(f"ANN (default: MIPS->L2 IVF) + exact re-scoring, recall@10 vs exact at 1m: {recall:.3f}")
     for name, n in sizes.items():
+        if ANN_ALSO_FROM <= n <= IndexConfig().exact_max_items:
+            recall = recall_at_10(model, n, IndexConfig(exact_max_items=0))
+            results[f"ann_recall_at_10_{name}"] = recall
+            print(f"ANN + exact re-scoring instead of exact scoring, recall@10 vs exact at {name}: {recall:.3f}")
         if n <= IndexConfig().exact_max_items and prefilter_enabled("auto"):
             recall = recall_at_10(model, n, PREFILTER)
             results[f"bf16_prefilter_recall_at_10_{name}"] = recall
@@ -336,12 +356,15 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 ("nocache", [], NO_CACHE_ENV),
                 ("naive", ["--max-batch-size", "1"], NO_CACHE_ENV),
                 ("bf16", [], BF16_ENV),
+                ("ann", [], ANN_ENV),
             ]
             for name, n in tqdm(list(sizes.items()), desc="catalogue sizes"):
                 synthetic = max(0, n - len(item_ids))
                 for mode, extra, env in modes:
                     if mode == "bf16" and (n > IndexConfig().exact_max_items or not prefilter_enabled("auto")):
                         continue  # no exact scoring to prefilter, or no native bfloat16
+                    if mode == "ann" and not ANN_ALSO_FROM <= n <= IndexConfig().exact_max_items:
+                        continue  # small enough for exact scoring to be cheap, or served by the ANN anyway
                     env = {**QUIET_ENV, **env}
                     if mode == "naive":
                         env["KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS"] = str(n + 1)

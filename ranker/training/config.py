@@ -58,6 +58,13 @@ class TrainConfig(_Strict):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(5, ge=1, description="epochs without validation NDCG@20 gain before stopping")
+    ema_decay: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="per-step exponential moving average of the weights, used for validation, early stopping and "
+        "the artifact; 0 = off (the raw weights)",
+    )
     eval_every: int = Field(1, ge=1)
     threads: int = Field(0, ge=0, description="torch threads per process; 0 = leave torch's default")
     progress: bool = True

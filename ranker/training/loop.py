@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ranker.data.batches import training_batch
@@ -111,8 +112,10 @@ def train(
     windows = training_windows(split.train, cfg.data.max_len)
     if not windows:
         raise ValueError("data: no training sequence has two or more events")
+    averaged = _averaged(model, tc.ema_decay)
+    selected = averaged.module if averaged is not None else model  # the weights validated, kept and shipped
     result = TrainResult(model=model)
-    best_state = copy.deepcopy(model.state_dict())
+    best_state = copy.deepcopy(selected.state_dict())
     stale, start = 0, time.perf_counter()
     torch.manual_seed(tc.seed * 1000 + rank)  # per-rank stream for dropout and corruption noise
     for epoch in range(1, tc.epochs + 1):
@@ -131,6 +134,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             for key, value in out.items():
                 if key != "contrib":
                     sums[key] = sums.get(key, 0.0) + float(value.detach())
@@ -139,11 +144,11 @@ def train(
         for name, value in zip(model.modalities, (contrib / steps).tolist(), strict=True):
             record[f"contribution/{name}"] = value
         if epoch % tc.eval_every == 0 or epoch == tc.epochs:
-            record.update({f"valid/{k}": v for k, v in validate(model, split, catalogue).items()})
+            record.update({f"valid/{k}": v for k, v in validate(selected, split, catalogue).items()})
             score = record[f"valid/{SELECTION_METRIC}"]
             if score > result.best_valid or result.best_epoch == 0:
                 result.best_valid, result.best_epoch = score, epoch
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(selected.state_dict())
                 stale = 0
             else:
                 stale += 1
@@ -161,6 +166,13 @@ def train(
     model.eval()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _averaged(model: Recommender, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (buffers copied along), or None when ``decay`` is 0."""
+    if decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _summary(record: dict[str, float]) -> str:
