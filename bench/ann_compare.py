@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.ann_compare [--artifact DIR] [--items 1000000] [--threads 1]
                                           [--methods ivf_ip,ivf_l2,hnsw] [--out reports/bench/ann.json]
 
-Data as in bench/ranker_bench.py's recall_at_10: the artifact's real item vectors plus synthetic variations of
-them (bench/ranker_server.py) up to `--items`, and real user vectors (64 users, 50 random real items each).
+Data as in bench/ranker_bench.py's recall_at_10 (bench/catalogue.py): the artifact's real item vectors plus
+synthetic variations of them up to `--items`, and real user vectors (64 users, 50 random real items each).
 Every method's shortlist is re-scored exactly in float32 (as ItemIndex does), so recall@10 is the share of the
 exact top-10 that comes back. search ms: best of 3 for one batch of `--users` queries (ANN search + re-scoring)
 on `--threads` threads; build s: train + add on all cores; memory: the serialised FAISS index. The `default` row
@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -28,34 +27,14 @@ import faiss
 import numpy as np
 import torch
 
-from bench.ranker_server import synthetic_vectors
+from bench.catalogue import bench_catalogue
+from bench.timing import best_seconds
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
-from ranker.index.ann import reduce_items, reduce_queries
-from ranker.service.history import assemble, usable_history
+from ranker.index.ann import reduce_items, reduce_queries, squared_norms
 from ranker.service.model_adapter import ModelAdapter
-from user_state.events import Event
 
-T0 = 1_700_000_000_000
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Search = Callable[[np.ndarray], np.ndarray]  # (B, dim) users -> (B, 10) top rows
-
-
-def catalogue(artifact: Path, n: int, users: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, dim) item vectors and (users, dim) user vectors, made as ranker_bench.recall_at_10 makes them."""
-    model = ModelAdapter.load(artifact)
-    features = model.catalogue()
-    ids, rows = features.live_rows()
-    real = model.item_vectors(features.text[rows], features.image[rows], features.has_text[rows],
-                              features.has_image[rows])  # fmt: skip
-    vectors = np.concatenate([real, synthetic_vectors(real, n - len(ids))])
-    row_of = {item: j for j, item in enumerate(ids)}
-    pick = random.Random(0)
-    histories = [
-        usable_history([Event(f"e{u}-{j}", f"u{u}", pick.choice(ids), T0 + j * 60_000) for j in range(50)], row_of, 50)
-        for u in range(users)
-    ]
-    history = assemble(histories, [T0 + 10**8] * users, [""] * users, vectors)
-    return vectors, np.ascontiguousarray(model.user_vectors(history), dtype=np.float32)
 
 
 def rescored(vectors: np.ndarray, users: np.ndarray, labels: np.ndarray, k: int = 10) -> np.ndarray:
@@ -74,20 +53,14 @@ def faiss_search(index: faiss.Index, vectors: np.ndarray, shortlist: int, reduce
     return search
 
 
-def best_ms(fn: Callable[[], object], repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1000
+def max_norm(vectors: np.ndarray) -> float:
+    """The reduction's bound for the raw FAISS indexes: the largest item norm."""
+    return math.sqrt(float(squared_norms(vectors).max()))
 
 
 def ivf(vectors: np.ndarray, nlist: int, l2: bool, sample: int, seed: int = 0) -> faiss.IndexIVFFlat:
     """Raw FAISS IVF-flat: inner product on the vectors, or L2 on their MIPS->L2 reduction (bound = max norm)."""
-    bound = float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors).max()))
-    data = reduce_items(vectors, bound) if l2 else vectors
+    data = reduce_items(vectors, max_norm(vectors)) if l2 else vectors
     dim = data.shape[1]
     index = faiss.index_factory(dim, f"IVF{nlist},Flat", faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
@@ -98,8 +71,7 @@ def ivf(vectors: np.ndarray, nlist: int, l2: bool, sample: int, seed: int = 0) -
 
 def hnsw(vectors: np.ndarray, m: int, l2: bool) -> faiss.IndexHNSWFlat:
     """FAISS HNSW: inner product on the vectors, or L2 on their MIPS->L2 reduction."""
-    bound = float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors).max()))
-    data = reduce_items(vectors, bound) if l2 else vectors
+    data = reduce_items(vectors, max_norm(vectors)) if l2 else vectors
     index = faiss.IndexHNSWFlat(data.shape[1], m, faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 64
     index.add(data)
@@ -126,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     methods = set(args.methods.split(","))
     results: dict[str, float] = {"items": args.items, "users": args.users, "search_threads": args.threads}
     results["load_average_1m_at_start"] = os.getloadavg()[0]
-    vectors, users = catalogue(args.artifact, args.items, args.users)
+    data = bench_catalogue(ModelAdapter.load(args.artifact), args.items, args.users)
+    vectors, users = data.vectors, data.users
     exact = torch.topk(torch.from_numpy(users) @ torch.from_numpy(vectors).T, 10, dim=1).indices.numpy()
     root, sample, cores = int(math.sqrt(args.items)), IndexConfig().ann_train_sample, os.cpu_count() or 1
     rows: list[tuple[str, str, float, float, float, float]] = []
@@ -136,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         top = search(users)
         recall = float(np.mean([len(set(t) & set(e)) / 10 for t, e in zip(top, exact, strict=True)]))
-        ms = best_ms(lambda: search(users))
+        ms = best_seconds(lambda: search(users)) * 1000
         rows.append((method, params, recall, ms, build_s, memory_mb))
         results.update({f"{key}_recall_at_10": recall, f"{key}_search_ms": ms, f"{key}_build_s": build_s,
                         f"{key}_memory_mb": memory_mb})  # fmt: skip
@@ -161,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             del index
     if "ivf_l2" in methods:  # candidate 1: MIPS->L2 reduction + L2 IVF; the default is ItemIndex itself
         config = IndexConfig(exact_max_items=0)
-        ids = [f"i{j}" for j in range(args.items)]
-        item_index, build_s = built(lambda: ItemIndex.build(ids, vectors, config))
+        item_index, build_s = built(lambda: ItemIndex.build(data.ids, vectors, config))
         ann = item_index._ann.index
         queries = [SearchQuery(user=b, k=10) for b in range(args.users)]
         row_of = item_index.row_of

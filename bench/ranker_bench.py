@@ -48,19 +48,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.ranker_server import synthetic_vectors
+from bench.catalogue import T0, bench_catalogue
+from bench.timing import best_seconds
 from kairos.service.gc_pauses import freeze_heap
 from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
 from ranker.index.prefilter import prefilter_enabled
-from ranker.service.history import assemble, usable_history
 from ranker.service.model_adapter import ModelAdapter
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
 from tests.support.redis_server import RedisServer
-from user_state.events import Event
 
-T0 = 1_700_000_000_000
 GOLDEN = 0.6180339887498949
 USERS = 512
 EVENTS_PER_USER = 50
@@ -244,15 +242,7 @@ def cpu_has_flag(flag: str) -> bool:
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     """Best observed fp32 GFLOP/s of a square matmul (torch, all threads)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    return 2 * size**3 / best_seconds(lambda: a @ b, repeats) / 1e9
 
 
 def scoring_gflops(n: int, dim: int, batch: int = 64, repeats: int = 3) -> float:
@@ -262,33 +252,17 @@ def scoring_gflops(n: int, dim: int, batch: int = 64, repeats: int = 3) -> float
                             IndexConfig(exact_max_items=n + 1, exact_prefilter="off"))  # fmt: skip
     users = rng.standard_normal((batch, dim), dtype=np.float32)
     queries = [SearchQuery(user=b, k=10) for b in range(batch)]
-    index.search(users, queries)
-    best = min(_timed(lambda: index.search(users, queries)) for _ in range(repeats))
-    return 2 * batch * n * dim / best / 1e9
+    return 2 * batch * n * dim / best_seconds(lambda: index.search(users, queries), repeats) / 1e9
 
 
 def recall_at_10(model: ModelAdapter, n: int, config: IndexConfig, users: int = 64) -> float:
     """Recall@10 of an index configured by `config` against full float32 exact scoring, for real user vectors
     over `n` items (artifact items + synthetic variations of them, as served in the benchmark)."""
-    features = model.catalogue()
-    ids, rows = features.live_rows()
-    real = model.item_vectors(features.text[rows], features.image[rows], features.has_text[rows],
-                              features.has_image[rows])  # fmt: skip
-    vectors = np.concatenate([real, synthetic_vectors(real, n - len(ids))])
-    all_ids = ids + [f"synthetic-{j}" for j in range(n - len(ids))]
-    pick = random.Random(0)
-    exact_index = ItemIndex.build(all_ids, vectors, IndexConfig(exact_max_items=n + 1, exact_prefilter="off"))
-    histories = [
-        usable_history(
-            [Event(f"e{u}-{j}", f"u{u}", pick.choice(ids), T0 + j * 60_000) for j in range(50)], exact_index.row_of, 50
-        )
-        for u in range(users)
-    ]
-    history = assemble(histories, [T0 + 10**8] * users, [""] * users, exact_index.vectors)
-    user_vectors = model.user_vectors(history)
+    data = bench_catalogue(model, n, users)
     queries = [SearchQuery(user=b, k=10) for b in range(users)]
-    exact = exact_index.search(user_vectors, queries)
-    approx = ItemIndex.build(all_ids, vectors, config).search(user_vectors, queries)
+    exact_config = IndexConfig(exact_max_items=n + 1, exact_prefilter="off")
+    exact = ItemIndex.build(data.ids, data.vectors, exact_config).search(data.users, queries)
+    approx = ItemIndex.build(data.ids, data.vectors, config).search(data.users, queries)
     return float(np.mean([len(set(a.item_ids) & set(e.item_ids)) / 10 for a, e in zip(approx, exact, strict=True)]))
 
 
