@@ -8,7 +8,10 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   RPS = the most requests/s `--concurrency` closed-loop callers get; p50 / p99 = latency under an open-loop load of
   `--target-rps` requests/s (or 80% of that maximum when lower): medians of `--latency-repeats` runs, with the
   worst run's p99 as `p99_ms_worst_<n>`. Modes, each a fresh server:
-  default settings (micro-batching, history-state cache, float32 exact scoring up to 200k items, ANN above);
+  default settings (micro-batching, history-state cache, exact scoring up to 200k items, ANN above; exact scoring
+  is an int8 first pass over every item + float32 re-scoring of its shortlist on CPUs with int8 dot products, and
+  float32 only elsewhere); at catalogues up to the exact-scoring limit, the other of the two (`f32`: float32 only,
+  or `int8`: the int8 first pass forced on);
   `nocache` (the same with the history-state cache off: every request runs the transformers, as when every user
   has a new event between two calls); `naive` baseline (max_batch_size=1, cache off: one GetSequences, one forward
   pass and one full exact scoring per request; exact scoring even at 1M); and, where the CPU has native bfloat16,
@@ -18,8 +21,11 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   Users hold 50 events each (the model's max_len). `--fresh-event-share` (default 0.2) of the calls carry a new
   inline event, so their history is new to the ranker's history-state cache (the `nocache` mode is the bound
   where every call is).
-- Scoring throughput: one float32 exact scoring pass (64 users x N items) as a fraction of this machine's fp32
-  matmul peak measured in the same run (best of square 2048 matmuls).
+- Recall@10 of the int8 first pass (`int8_prefilter_recall_at_10_<n>`) against float32-only exact scoring.
+- Scoring throughput: one exact scoring pass (64 users x N items, matmul + top-k + re-scoring) as a fraction of
+  this machine's fp32 matmul peak measured in the same run (best of square 2048 matmuls), counting the float32
+  work it replaces (2 x users x items x dim): as served by default, float32 only (`..._f32_<n>`) and with the int8
+  first pass (`..._int8_<n>`; above 1 where int8 beats the float32 peak).
 Context: the 1-minute load average at start and end (`load_average_1m_at_*`), as the machine may be shared, and
 the CPU (`cpu_cores`, `cpu_avx512f`, `cpu_native_bf16`): the lent 2-core VMs differ, and an AVX2-only one scores
 about half as fast as an AVX-512 one.
@@ -53,7 +59,7 @@ from bench.timing import best_seconds
 from kairos.service.gc_pauses import freeze_heap
 from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
-from ranker.index.prefilter import prefilter_enabled
+from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16, prefilter_kind
 from ranker.service.model_adapter import ModelAdapter
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
@@ -64,9 +70,12 @@ USERS = 512
 EVENTS_PER_USER = 50
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers never load the encoders
-PREFILTER = IndexConfig(exact_prefilter="bfloat16")
+BF16_PREFILTER = IndexConfig(exact_prefilter="bfloat16")
+INT8_PREFILTER = IndexConfig(exact_prefilter="int8")
 NO_CACHE_ENV = {"KAIROS_RANKER_HISTORY_CACHE_SIZE": "0"}
 BF16_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "bfloat16"}
+F32_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "off"}
+INT8_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "int8"}
 ANN_ENV = {"KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS": "0"}
 ANN_ALSO_FROM = 100_000  # catalogues this large, yet scored exactly by default, are also measured with the ANN
 
@@ -245,11 +254,12 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / best_seconds(lambda: a @ b, repeats) / 1e9
 
 
-def scoring_gflops(n: int, dim: int, batch: int = 64, repeats: int = 3) -> float:
-    """GFLOP/s of one exact scoring pass (matmul + top-k) of `batch` users over `n` items in the ItemIndex."""
+def scoring_gflops(n: int, dim: int, prefilter: str, batch: int = 64, repeats: int = 3) -> float:
+    """Float32-equivalent GFLOP/s (2 x batch x n x dim per pass) of one exact scoring pass of `batch` users over
+    `n` items in the ItemIndex, with the first pass `prefilter` ('int8', 'off', ...)."""
     rng = np.random.default_rng(0)
     index = ItemIndex.build([f"i{j}" for j in range(n)], rng.standard_normal((n, dim), dtype=np.float32),
-                            IndexConfig(exact_max_items=n + 1, exact_prefilter="off"))  # fmt: skip
+                            IndexConfig(exact_max_items=n + 1, exact_prefilter=prefilter))  # fmt: skip
     users = rng.standard_normal((batch, dim), dtype=np.float32)
     queries = [SearchQuery(user=b, k=10) for b in range(batch)]
     return 2 * batch * n * dim / best_seconds(lambda: index.search(users, queries), repeats) / 1e9
@@ -294,7 +304,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     item_ids = list(model.catalogue().ids)
     results: dict[str, float] = {"model_dim": model.dim, "catalogue_items": len(item_ids)}
     results["load_average_1m_at_start"] = os.getloadavg()[0]  # the machine is shared: context for the figures
-    results["cpu_native_bf16"] = 1.0 if prefilter_enabled("auto") else 0.0
+    results["cpu_native_bf16"] = 1.0 if cpu_has_native_bf16() else 0.0
+    results["cpu_int8_dot"] = 1.0 if cpu_has_int8_dot() else 0.0  # VNNI: the default exact scoring's int8 pass
     results["cpu_avx512f"] = 1.0 if cpu_has_flag("avx512f") else 0.0  # the lent VMs differ in CPU: which one ran
     results["cpu_cores"] = float(os.cpu_count() or 0)
     peak = matmul_peak_gflops()
@@ -310,14 +321,19 @@ def run(args: argparse.Namespace) -> dict[str, float]:
             recall = recall_at_10(model, n, IndexConfig(exact_max_items=0))
             results[f"ann_recall_at_10_{name}"] = recall
             print(f"ANN + exact re-scoring instead of exact scoring, recall@10 vs exact at {name}: {recall:.3f}")
-        if n <= IndexConfig().exact_max_items and prefilter_enabled("auto"):
-            recall = recall_at_10(model, n, PREFILTER)
+        if n <= IndexConfig().exact_max_items:
+            recall = recall_at_10(model, n, INT8_PREFILTER)
+            results[f"int8_prefilter_recall_at_10_{name}"] = recall
+            print(f"int8 first pass + float32 re-scoring, recall@10 vs float32 at {name}: {recall:.3f}")
+        if n <= IndexConfig().exact_max_items and cpu_has_native_bf16():
+            recall = recall_at_10(model, n, BF16_PREFILTER)
             results[f"bf16_prefilter_recall_at_10_{name}"] = recall
             print(f"bfloat16 prefilter + float32 re-scoring, recall@10 vs float32 at {name}: {recall:.3f}")
-        gflops = scoring_gflops(n, model.dim)
-        results[f"scoring_gflops_{name}"] = gflops
-        results[f"scoring_fraction_of_matmul_peak_{name}"] = gflops / peak
-        print(f"exact scoring {name}: {gflops:.1f} GFLOP/s = {gflops / peak:.2f} of peak")
+        for suffix, prefilter in (("", IndexConfig().exact_prefilter), ("_f32", "off"), ("_int8", "int8")):
+            gflops = scoring_gflops(n, model.dim, prefilter)
+            results[f"scoring_gflops{suffix}_{name}"] = gflops
+            results[f"scoring_fraction_of_matmul_peak{suffix}_{name}"] = gflops / peak
+            print(f"exact scoring ({prefilter}) {name}: {gflops:.1f} GFLOP/s = {gflops / peak:.2f} of peak")
 
     with tempfile.TemporaryDirectory(prefix="kairos-ranker-bench-") as tmp:
         workdir = Path(tmp)
@@ -329,14 +345,21 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 ("", [], {}),
                 ("nocache", [], NO_CACHE_ENV),
                 ("naive", ["--max-batch-size", "1"], NO_CACHE_ENV),
+                ("f32", [], F32_ENV),
+                ("int8", [], INT8_ENV),
                 ("bf16", [], BF16_ENV),
                 ("ann", [], ANN_ENV),
             ]
+            default_kind = prefilter_kind(IndexConfig().exact_prefilter)
             for name, n in tqdm(list(sizes.items()), desc="catalogue sizes"):
                 synthetic = max(0, n - len(item_ids))
                 for mode, extra, env in modes:
-                    if mode == "bf16" and (n > IndexConfig().exact_max_items or not prefilter_enabled("auto")):
-                        continue  # no exact scoring to prefilter, or no native bfloat16
+                    if mode in ("f32", "int8", "bf16") and n > IndexConfig().exact_max_items:
+                        continue  # no exact scoring to vary
+                    if mode in ("f32", "int8") and (mode == "int8") == (default_kind == "int8"):
+                        continue  # the default server already scores this way
+                    if mode == "bf16" and not cpu_has_native_bf16():
+                        continue  # bfloat16 is emulated, and slow, without native support
                     if mode == "ann" and not ANN_ALSO_FROM <= n <= IndexConfig().exact_max_items:
                         continue  # small enough for exact scoring to be cheap, or served by the ANN anyway
                     env = {**QUIET_ENV, **env}

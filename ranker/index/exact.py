@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ranker.index.scratch import Scratch
+
 TOPK_BLOCK = 128  # items per block of the block-maxima top-k
 
 
@@ -38,6 +40,7 @@ class ColumnScorer:
 
     def __init__(self, dim: int) -> None:
         self._columns = torch.zeros((dim, 0), dtype=torch.float32)
+        self._scores = Scratch(torch.float32)
 
     def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         """Copy float32 ``vectors`` (n, dim) into columns ``rows`` (growing as needed)."""
@@ -57,7 +60,8 @@ class ColumnScorer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, k) exact float32 (scores, rows) over the first ``rows`` rows; ``invalid`` and ``excluded`` rows
         score -inf (callers drop non-finite scores when fewer than k rows remain)."""
-        scores = users @ self._columns[:, :rows]  # (B, rows): the one scoring matmul of the batch
+        # (B, rows): the one scoring matmul of the batch, into reused memory
+        scores = torch.matmul(users, self._columns[:, :rows], out=self._scores.take(users.shape[0], rows))
         if invalid is not None:
             scores[:, invalid] = -torch.inf
         for b, rows_of_user in enumerate(excluded):

@@ -12,7 +12,7 @@ import torch
 from ranker.index.ann import IvfShortlist
 from ranker.index.config import IndexConfig
 from ranker.index.exact import ColumnScorer
-from ranker.index.prefilter import Bf16Prefilter, prefilter_enabled
+from ranker.index.prefilter import make_prefilter
 from ranker.index.vector_table import VectorTable
 
 
@@ -41,8 +41,9 @@ class ItemIndex:
         self.config = config or IndexConfig()
         self._table = VectorTable(dim)
         self._ann = IvfShortlist(self.config, dim)
-        self._prefilter = Bf16Prefilter(dim) if prefilter_enabled(self.config.exact_prefilter) else None
-        self._columns: ColumnScorer | None = ColumnScorer(dim)
+        self._prefilter = make_prefilter(self.config.exact_prefilter, dim)
+        # float32 columns only when there is no first pass (which re-scores from the row-major table)
+        self._columns: ColumnScorer | None = None if self._prefilter is not None else ColumnScorer(dim)
         self._lock = threading.RLock()
 
     @classmethod
@@ -128,10 +129,11 @@ class ItemIndex:
         self._maybe_train_ann(force=True)
 
     def _refresh_exact_copies(self) -> None:
-        """Rebuild the exact-scoring copies (column-wise float32, optional bfloat16) from the table."""
+        """Rebuild the exact-scoring copy (the first pass's bfloat16/int8 rows, or float32 columns) from the table."""
         rows = np.arange(self._table.rows)
         if self._prefilter is not None:
-            self._prefilter = Bf16Prefilter(self.dim)
+            self._prefilter = make_prefilter(self.config.exact_prefilter, self.dim)
+            assert self._prefilter is not None
             self._prefilter.write(rows, self._table.vectors)
         if self._columns is not None:
             self._columns = ColumnScorer(self.dim)
@@ -174,8 +176,8 @@ class ItemIndex:
         k_max = min(max(q.k for q in queries), n)
         invalid = torch.from_numpy(~table.valid) if table.live < n else None
         excluded = [self._excluded_rows(q) for q in queries]
-        size = max(self.config.exact_prefilter_shortlist, 2 * k_max)
-        if self._prefilter is not None and n > size:
+        if self._prefilter is not None:
+            size = min(max(self.config.exact_prefilter_shortlist, 2 * k_max), n)
             top_scores, top_rows = self._top_k_prefiltered(u, n, invalid, excluded, size, k_max)
         else:
             assert self._columns is not None
@@ -199,7 +201,7 @@ class ItemIndex:
         size: int,
         k: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-k (scores, rows): a bfloat16 pass over all rows keeps ``size`` candidates, re-scored in float32."""
+        """Top-k (scores, rows): a bfloat16 or int8 pass over all rows keeps ``size`` candidates, re-scored exactly."""
         assert self._prefilter is not None
         candidates = self._prefilter.shortlist(u, n, invalid, excluded, size)  # (B, size)
         vectors = torch.from_numpy(self._table.vectors)[candidates]  # (B, size, dim)

@@ -1,29 +1,95 @@
-"""A bfloat16 copy of the item vectors: a fast first scoring pass whose shortlist is re-scored in float32."""
+"""First scoring passes over a compact copy of the item vectors; their shortlist is re-scored in float32.
+
+Two copies: int8 (one scale per item and per user, an int8 x int8 -> int32 matmul through oneDNN: a quarter of the
+memory traffic, about 2x faster than float32 at 100k items on a CPU with VNNI int8 dot products, but about 2x
+slower on an AVX2-only one, measured with oneDNN limited to AVX2) and bfloat16 (half the memory traffic; only fast
+on CPUs that multiply bfloat16 natively).
+"""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from ranker.index.exact import TOPK_BLOCK, block_top_k
+from ranker.index.scratch import Scratch
+
 CPU_FLAGS_WITH_NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
+CPU_FLAGS_WITH_INT8_DOT = ("avx512_vnni", "avx_vnni", "amx_int8")
+INT8_MAX = 127
+# The shortlist's block-maxima top-k keeps size x block columns: blocks shrink on small catalogues, so that stays
+# at most 1/8 of the columns.
+SHORTLIST_BLOCKS_PER_CANDIDATE = 8
+MIN_SHORTLIST_BLOCK = 8
 
 
 @functools.cache
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); False when unknown."""
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags from ``cpuinfo`` (empty when unknown)."""
     try:
         flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
     except OSError:
-        return False
-    return any(flag in flags.split() for flag in CPU_FLAGS_WITH_NATIVE_BF16)
+        return frozenset()
+    return frozenset(flags.partition(":")[2].split())
 
 
-def prefilter_enabled(mode: str) -> bool:
-    """Whether exact scoring uses the bfloat16 first pass: 'bfloat16' always, 'auto' on native-bf16 CPUs."""
-    return mode == "bfloat16" or (mode == "auto" and cpu_has_native_bf16())
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); False when unknown."""
+    return bool(cpu_flags(cpuinfo) & set(CPU_FLAGS_WITH_NATIVE_BF16))
+
+
+def cpu_has_int8_dot(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX); False when unknown."""
+    return bool(cpu_flags(cpuinfo) & set(CPU_FLAGS_WITH_INT8_DOT))
+
+
+def prefilter_kind(mode: str) -> str | None:
+    """The first pass exact scoring uses for ``mode``: 'bfloat16', 'int8' or None (float32 only).
+
+    'auto' means int8 on CPUs with int8 dot products (VNNI) and float32 only elsewhere.
+    """
+    if mode in ("bfloat16", "int8"):
+        return mode
+    if mode == "auto" and cpu_has_int8_dot():
+        return "int8"
+    return None
+
+
+class Prefilter(Protocol):
+    """A compact copy of an index's rows that proposes candidates for exact float32 re-scoring."""
+
+    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def shortlist(
+        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+    ) -> torch.Tensor: ...
+
+
+def make_prefilter(mode: str, dim: int) -> Prefilter | None:
+    """The first-pass copy for an index configured with ``exact_prefilter=mode`` (None: float32 only)."""
+    kind = prefilter_kind(mode)
+    if kind == "bfloat16":
+        return Bf16Prefilter(dim)
+    if kind == "int8":
+        return Int8Prefilter(dim)
+    return None
+
+
+def _masked_shortlist(
+    scores: torch.Tensor, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+) -> torch.Tensor:
+    """(B, size) columns of the best approximate ``scores``, ``invalid`` and ``excluded`` columns at -inf."""
+    if invalid is not None:
+        scores[:, invalid] = -torch.inf
+    for b, rows_of_user in enumerate(excluded):
+        if rows_of_user:
+            scores[b, rows_of_user] = -torch.inf
+    block = max(MIN_SHORTLIST_BLOCK, min(TOPK_BLOCK, scores.shape[1] // (SHORTLIST_BLOCKS_PER_CANDIDATE * size)))
+    return block_top_k(scores, size, block)[1]
 
 
 class Bf16Prefilter:
@@ -55,10 +121,71 @@ class Bf16Prefilter:
 
         Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
         """
-        scores = users.to(torch.bfloat16) @ self._rows[:rows].T
-        if invalid is not None:
-            scores[:, invalid] = -torch.inf
-        for b, rows_of_user in enumerate(excluded):
-            if rows_of_user:
-                scores[b, rows_of_user] = -torch.inf
-        return torch.topk(scores, size, dim=1, sorted=False).indices
+        scores = (users.to(torch.bfloat16) @ self._rows[:rows].T).float()
+        return _masked_shortlist(scores, invalid, excluded, size)
+
+
+def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 codes of each row of ``vectors`` (n, dim) and the row's scale (largest |value| / 127):
+    ``codes * scale`` approximates the row to within scale / 2 per coordinate. All-zero rows get scale 0."""
+    scales = vectors.abs().amax(dim=1) / INT8_MAX
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    codes = torch.round(vectors / safe.unsqueeze(1)).clamp_(-INT8_MAX, INT8_MAX).to(torch.int8)
+    return codes, scales
+
+
+class Int8Prefilter:
+    """Item vectors as int8 columns (dim, rows) with one float scale per item.
+
+    A batch is scored by quantising each user vector to int8 (its own scale, which does not change that user's
+    ranking), one int8 x int8 -> int32 matmul over every item, and a multiply by the items' scales. The error of
+    an approximate score is at most about |u|_1 * item_scale / 2 + |v|_1 * user_scale / 2, a fraction of a
+    percent of the score range for the model's vectors, so the exact top-k falls within a shortlist of a few
+    dozen candidates; those are re-scored exactly in float32 by the index.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self._columns = torch.zeros((dim, 0), dtype=torch.int8)
+        self._scales = torch.zeros(0, dtype=torch.float32)
+        self._products, self._scores = Scratch(torch.int32), Scratch(torch.float32)
+
+    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Quantise float32 ``vectors`` (n, dim) into columns ``rows`` (growing as needed)."""
+        if len(rows) == 0:
+            return
+        needed = int(rows.max()) + 1
+        dim, capacity = self._columns.shape
+        if needed > capacity:
+            size = max(needed, 2 * capacity, 1024)
+            columns = torch.zeros((dim, size), dtype=torch.int8)
+            columns[:, :capacity] = self._columns
+            scales = torch.zeros(size, dtype=torch.float32)
+            scales[:capacity] = self._scales
+            self._columns, self._scales = columns, scales
+        codes, scales = quantize_rows(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)))
+        index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        self._columns[:, index] = codes.T
+        self._scales[index] = scales
+
+    def scores(self, users: torch.Tensor, rows: int) -> torch.Tensor:
+        """(B, rows) approximate inner products of ``users`` (B, dim) float32 with the first ``rows`` items."""
+        codes, user_scales = quantize_rows(users)
+        return self._ranking_scores(codes, rows).mul(user_scales.unsqueeze(1))
+
+    def _ranking_scores(self, codes: torch.Tensor, rows: int) -> torch.Tensor:
+        """The approximate inner products divided by each user's scale, which leaves every user's order intact.
+
+        A view of scratch memory, valid until the next call.
+        """
+        batch = codes.shape[0]
+        products = torch._int_mm(codes, self._columns[:, :rows], out=self._products.take(batch, rows))
+        return torch.mul(products, self._scales[:rows], out=self._scores.take(batch, rows))
+
+    def shortlist(
+        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+    ) -> torch.Tensor:
+        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid`` and ``excluded`` rows.
+
+        Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
+        """
+        return _masked_shortlist(self._ranking_scores(quantize_rows(users)[0], rows), invalid, excluded, size)

@@ -124,7 +124,7 @@ class RankerSettings(ServiceSettings):
 
     # Index tuning: default, constraints and description come from IndexConfig (the one place they are defined).
     index_exact_max_items: int = _index_field("exact_max_items")
-    index_exact_prefilter: Literal["auto", "off", "bfloat16"] = _index_field("exact_prefilter")
+    index_exact_prefilter: Literal["auto", "off", "bfloat16", "int8"] = _index_field("exact_prefilter")
     index_exact_prefilter_shortlist: int = _index_field("exact_prefilter_shortlist")
     index_ann_kind: Literal["ivf_flat", "ivf_sq8"] = _index_field("ann_kind")
     index_ann_nlist: int = _index_field("ann_nlist")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
 from ranker.index.ann import reduce_items, reduce_queries
@@ -92,14 +93,16 @@ def test_ann_shortlist_with_exact_rescoring_recalls_exact() -> None:
     assert "new" not in index.search(users, [SearchQuery(user=3, k=20)])[0].item_ids
 
 
-PREFILTER = IndexConfig(exact_prefilter="bfloat16", exact_prefilter_shortlist=64)
+PREFILTERS = ["bfloat16", "int8"]
 
 
-def test_bfloat16_prefilter_returns_the_exact_top_k_with_float32_scores(catalogue) -> None:
+@pytest.mark.parametrize("kind", PREFILTERS)
+def test_prefilter_returns_the_exact_top_k_with_float32_scores(catalogue, kind: str) -> None:
     ids, vectors, users = catalogue
-    exact, fast = ItemIndex.build(ids, vectors), ItemIndex.build(ids, vectors, PREFILTER)
+    config = IndexConfig(exact_prefilter=kind, exact_prefilter_shortlist=64)
+    exact, fast = ItemIndex.build(ids, vectors), ItemIndex.build(ids, vectors, config)
     queries = [SearchQuery(user=b, k=10, exclude_ids=frozenset(ids[b : b + 3])) for b in range(len(users))]
-    for index in (exact, fast):  # changes after the build reach the bfloat16 copy too
+    for index in (exact, fast):  # changes after the build reach the compact copy too
         index.upsert(["i5", "new"], np.stack([vectors[7] * 3, users[0] * 2]))
         index.remove(["i11", "i12"])
     want, got = exact.search(users, queries), fast.search(users, queries)
@@ -108,28 +111,71 @@ def test_bfloat16_prefilter_returns_the_exact_top_k_with_float32_scores(catalogu
     np.testing.assert_allclose(np.stack([r.scores for r in got]), np.stack([r.scores for r in want]), atol=1e-5)
 
 
-def test_bfloat16_prefilter_never_returns_deleted_or_excluded_rows_when_few_remain(catalogue) -> None:
+@pytest.mark.parametrize("kind", PREFILTERS)
+def test_prefilter_never_returns_deleted_or_excluded_rows_when_few_remain(catalogue, kind: str) -> None:
     ids, vectors, users = catalogue
-    index = ItemIndex.build(ids[:200], vectors[:200], PREFILTER)
+    index = ItemIndex.build(ids[:200], vectors[:200], IndexConfig(exact_prefilter=kind, exact_prefilter_shortlist=64))
     index.remove(ids[:150])  # 50 live rows, fewer than the 64-row shortlist
     result = index.search(users[:1], [SearchQuery(user=0, k=60, exclude_ids=frozenset(ids[150:160]))])[0]
     assert sorted(result.item_ids) == sorted(ids[160:200])
     assert np.isfinite(result.scores).all()
 
 
-def test_auto_prefilter_follows_the_cpu_flags(tmp_path) -> None:
-    from ranker.index.prefilter import cpu_has_native_bf16
-
-    with_bf16, without = tmp_path / "with", tmp_path / "without"
-    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
-    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
-    assert cpu_has_native_bf16(with_bf16) and not cpu_has_native_bf16(without)
-    assert not cpu_has_native_bf16(tmp_path / "missing")
-
-
-def test_an_index_that_switches_to_ann_drops_the_bfloat16_copy(catalogue) -> None:
+@pytest.mark.parametrize("kind", PREFILTERS)
+def test_prefilter_on_a_catalogue_smaller_than_its_shortlist_is_exact(catalogue, kind: str) -> None:
     ids, vectors, users = catalogue
-    config = IndexConfig(exact_max_items=2000, exact_prefilter="bfloat16", ann_nprobe=64)
+    index = ItemIndex.build(ids[:5], vectors[:5], IndexConfig(exact_prefilter=kind))
+    results = index.search(users, [SearchQuery(user=b, k=3) for b in range(len(users))])
+    assert [r.item_ids for r in results] == brute_top(users, vectors[:5], ids[:5], 3)
+
+
+def test_int8_scores_are_within_the_quantisation_bound() -> None:
+    from ranker.index.prefilter import Int8Prefilter
+
+    rng = np.random.default_rng(3)
+    vectors = (rng.standard_normal((500, 37)) * rng.uniform(0.01, 10, (500, 1))).astype(np.float32)
+    vectors[4] = 0.0  # an all-zero row scores 0
+    users = torch.from_numpy(rng.standard_normal((5, 37)).astype(np.float32))
+    prefilter = Int8Prefilter(37)
+    prefilter.write(np.arange(500), vectors)
+    approx = prefilter.scores(users, 500).numpy()
+    exact = users.numpy() @ vectors.T
+    # |u.v - u'.v'| <= |u|_1 * max|v| / 254 + |v|_1 * max|u| / 254 (+ the product of both errors)
+    u, v = users.numpy(), vectors
+    bound = np.abs(u).sum(1, keepdims=True) * np.abs(v).max(1) + np.abs(v).sum(1) * np.abs(u).max(1, keepdims=True)
+    bound = bound / 254 * 1.01 + 1e-5
+    assert np.all(np.abs(approx - exact) <= bound)
+    assert np.all(approx[:, 4] == 0)
+    assert np.corrcoef(approx.ravel(), exact.ravel())[0, 1] > 0.9999
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path) -> None:
+    from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16
+
+    zen4, avx2, sapphire = tmp_path / "zen4", tmp_path / "avx2", tmp_path / "spr"
+    zen4.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n")
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    sapphire.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx_vnni amx_bf16 amx_int8\n")
+    assert cpu_has_native_bf16(zen4) and cpu_has_int8_dot(zen4)
+    assert not cpu_has_native_bf16(avx2) and not cpu_has_int8_dot(avx2)
+    assert cpu_has_native_bf16(sapphire) and cpu_has_int8_dot(sapphire)
+    assert not cpu_has_native_bf16(tmp_path / "missing") and not cpu_has_int8_dot(tmp_path / "missing")
+
+
+def test_prefilter_modes_pick_their_first_pass() -> None:
+    from ranker.index.prefilter import Bf16Prefilter, Int8Prefilter, cpu_has_int8_dot, make_prefilter
+
+    assert isinstance(make_prefilter("int8", 8), Int8Prefilter)
+    assert isinstance(make_prefilter("bfloat16", 8), Bf16Prefilter)
+    assert make_prefilter("off", 8) is None
+    assert isinstance(make_prefilter("auto", 8), Int8Prefilter) == cpu_has_int8_dot()
+    assert IndexConfig().exact_prefilter == "auto"
+
+
+@pytest.mark.parametrize("kind", PREFILTERS)
+def test_an_index_that_switches_to_ann_drops_the_compact_copy(catalogue, kind: str) -> None:
+    ids, vectors, users = catalogue
+    config = IndexConfig(exact_max_items=2000, exact_prefilter=kind, ann_nprobe=64)
     index = ItemIndex.build(ids[:1500], vectors[:1500], config)
     assert index._prefilter is not None and not index.uses_ann
     index.upsert(ids[1500:], vectors[1500:])  # now above exact_max_items: the IVF index takes over
