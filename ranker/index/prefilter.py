@@ -1,8 +1,8 @@
 """First scoring passes over a compact copy of the item vectors; their shortlist is re-scored in float32.
 
 Two copies: int8 (one scale per item and per user, an int8 x int8 -> int32 matmul through oneDNN: a quarter of the
-memory traffic, about 2x faster than float32 at 100k items on a CPU with VNNI int8 dot products, but about 2x
-slower on an AVX2-only one, measured with oneDNN limited to AVX2) and bfloat16 (half the memory traffic; only fast
+memory traffic, 2.0-2.7x faster than float32 at 100k items on a CPU with VNNI int8 dot products, but 0.5-0.9x
+as fast on AVX2 alone, measured with oneDNN limited to AVX2) and bfloat16 (half the memory traffic; only fast
 on CPUs that multiply bfloat16 natively).
 """
 
