@@ -8,6 +8,18 @@ import torch
 from ranker.index.scratch import Scratch
 
 TOPK_BLOCK = 128  # items per block of the block-maxima top-k
+MIN_CAPACITY = 1024
+
+
+def with_capacity(tensor: torch.Tensor, needed: int) -> torch.Tensor:
+    """``tensor`` itself when its last dimension holds ``needed`` entries, else a copy grown (zero-filled) to at least
+    twice its size: amortised O(1) appends of item columns."""
+    capacity = tensor.shape[-1]
+    if needed <= capacity:
+        return tensor
+    grown = torch.zeros((*tensor.shape[:-1], max(needed, 2 * capacity, MIN_CAPACITY)), dtype=tensor.dtype)
+    grown[..., :capacity] = tensor
+    return grown
 
 
 def block_top_k(scores: torch.Tensor, k: int, block: int = TOPK_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,12 +58,7 @@ class ColumnScorer:
         """Copy float32 ``vectors`` (n, dim) into columns ``rows`` (growing as needed)."""
         if len(rows) == 0:
             return
-        needed = int(rows.max()) + 1
-        dim, capacity = self._columns.shape
-        if needed > capacity:
-            grown = torch.zeros((dim, max(needed, 2 * capacity, 1024)), dtype=torch.float32)
-            grown[:, :capacity] = self._columns
-            self._columns = grown
+        self._columns = with_capacity(self._columns, int(rows.max()) + 1)
         index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
         self._columns[:, index] = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).T
 

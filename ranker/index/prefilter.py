@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ranker.index.exact import TOPK_BLOCK, block_top_k
+from ranker.index.exact import TOPK_BLOCK, block_top_k, with_capacity
 from ranker.index.scratch import Scratch
 
 CPU_FLAGS_WITH_NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
@@ -154,14 +154,7 @@ class Int8Prefilter:
         if len(rows) == 0:
             return
         needed = int(rows.max()) + 1
-        dim, capacity = self._columns.shape
-        if needed > capacity:
-            size = max(needed, 2 * capacity, 1024)
-            columns = torch.zeros((dim, size), dtype=torch.int8)
-            columns[:, :capacity] = self._columns
-            scales = torch.zeros(size, dtype=torch.float32)
-            scales[:capacity] = self._scales
-            self._columns, self._scales = columns, scales
+        self._columns, self._scales = with_capacity(self._columns, needed), with_capacity(self._scales, needed)
         codes, scales = quantize_rows(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)))
         index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
         self._columns[:, index] = codes.T
