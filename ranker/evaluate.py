@@ -182,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "items": split.num_items,
         "cold_items": int(split.cold_items.sum()),
         "users": len(split.user_ids),
-        "wall_seconds": None if args.report_only else time.perf_counter() - started,
+        # a wall time only when this invocation trained every run: cached runs took their time earlier
+        "wall_seconds": time.perf_counter() - started if len(todo) == len(jobs) else None,
         "missing": missing,
         "notes": eval_cfg.notes,
         "workers": eval_cfg.workers,
