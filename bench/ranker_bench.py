@@ -27,8 +27,8 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   work it replaces (2 x users x items x dim): as served by default, float32 only (`..._f32_<n>`) and with the int8
   first pass (`..._int8_<n>`; above 1 where int8 beats the float32 peak).
 Context: the 1-minute load average at start and end (`load_average_1m_at_*`), as the machine may be shared, and
-the CPU (`cpu_cores`, `cpu_avx512f`, `cpu_native_bf16`): the lent 2-core VMs differ, and an AVX2-only one scores
-about half as fast as an AVX-512 one.
+the CPU (`cpu_cores`, `cpu_avx512f`, `cpu_native_bf16`, `cpu_int8_dot`): the lent 2-core VMs differ, and an
+AVX2-only one scores about half as fast as an AVX-512 one.
 - Freshness: UpsertItems acknowledged -> first Recommend (candidate_ids=[the item]) that returns it, with the
   encoders served by the local Triton; on the same replica and on a second replica tailing Redis.
 """
