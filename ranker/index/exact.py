@@ -5,20 +5,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ranker.index.scratch import Scratch
-
 TOPK_BLOCK = 128  # items per block of the block-maxima top-k
 MIN_CAPACITY = 1024
 
 
-def with_capacity(tensor: torch.Tensor, needed: int) -> torch.Tensor:
-    """``tensor`` itself when its last dimension holds ``needed`` entries, else a copy grown (zero-filled) to at least
-    twice its size: amortised O(1) appends of item columns."""
-    capacity = tensor.shape[-1]
+def with_capacity(tensor: torch.Tensor, needed: int, axis: int = -1) -> torch.Tensor:
+    """``tensor`` itself when its ``axis`` holds ``needed`` entries, else a copy grown (zero-filled) along it to at
+    least twice its size: amortised O(1) appends of item rows or columns."""
+    capacity = tensor.shape[axis]
     if needed <= capacity:
         return tensor
-    grown = torch.zeros((*tensor.shape[:-1], max(needed, 2 * capacity, MIN_CAPACITY)), dtype=tensor.dtype)
-    grown[..., :capacity] = tensor
+    shape = list(tensor.shape)
+    shape[axis] = max(needed, 2 * capacity, MIN_CAPACITY)
+    grown = torch.zeros(shape, dtype=tensor.dtype)
+    grown.narrow(axis, 0, capacity).copy_(tensor)
     return grown
 
 
@@ -52,7 +52,6 @@ class ColumnScorer:
 
     def __init__(self, dim: int) -> None:
         self._columns = torch.zeros((dim, 0), dtype=torch.float32)
-        self._scores = Scratch(torch.float32)
 
     def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         """Copy float32 ``vectors`` (n, dim) into columns ``rows`` (growing as needed)."""
@@ -67,8 +66,7 @@ class ColumnScorer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, k) exact float32 (scores, rows) over the first ``rows`` rows; ``invalid`` and ``excluded`` rows
         score -inf (callers drop non-finite scores when fewer than k rows remain)."""
-        # (B, rows): the one scoring matmul of the batch, into reused memory
-        scores = torch.matmul(users, self._columns[:, :rows], out=self._scores.take(users.shape[0], rows))
+        scores = users @ self._columns[:, :rows]  # (B, rows): the one scoring matmul of the batch
         if invalid is not None:
             scores[:, invalid] = -torch.inf
         for b, rows_of_user in enumerate(excluded):

@@ -107,11 +107,7 @@ class Bf16Prefilter:
         """Copy float32 ``vectors`` into ``rows`` (growing as needed)."""
         if len(rows) == 0:
             return
-        needed = int(rows.max()) + 1
-        if needed > len(self._rows):
-            grown = torch.zeros((max(needed, 2 * len(self._rows)), self._rows.shape[1]), dtype=torch.bfloat16)
-            grown[: len(self._rows)] = self._rows
-            self._rows = grown
+        self._rows = with_capacity(self._rows, int(rows.max()) + 1, axis=0)
         self._rows[torch.from_numpy(np.asarray(rows, dtype=np.int64))] = torch.from_numpy(vectors).to(torch.bfloat16)
 
     def shortlist(

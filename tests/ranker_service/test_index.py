@@ -129,6 +129,14 @@ def test_prefilter_on_a_catalogue_smaller_than_its_shortlist_is_exact(catalogue,
     assert [r.item_ids for r in results] == brute_top(users, vectors[:5], ids[:5], 3)
 
 
+def test_int8_search_after_search_of_another_batch_size_is_exact(catalogue) -> None:
+    ids, vectors, users = catalogue  # the int8 pass reuses its score buffers between searches
+    index = ItemIndex.build(ids, vectors, IndexConfig(exact_prefilter="int8"))
+    for batch in (8, 3, 8, 1):
+        results = index.search(users[:batch], [SearchQuery(user=b, k=10) for b in range(batch)])
+        assert [r.item_ids for r in results] == brute_top(users[:batch], vectors, ids, 10)
+
+
 def test_int8_scores_are_within_the_quantisation_bound() -> None:
     from ranker.index.prefilter import Int8Prefilter
 
