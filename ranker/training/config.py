@@ -57,6 +57,10 @@ class TrainConfig(_Strict):
     batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="cosine: linear warm-up, then cosine decay to 0 at the last epoch"
+    )
+    warmup_epochs: float = Field(1.0, ge=0, description="cosine schedule: epochs of linear warm-up")
     patience: int = Field(5, ge=1, description="epochs without validation NDCG@20 gain before stopping")
     ema_decay: float = Field(
         0.0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import random
 import time
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -23,7 +25,7 @@ from ranker.data.splits import Split, training_windows
 from ranker.metrics import ranking_metrics
 from ranker.model.catalogue import Catalogue
 from ranker.model.recommender import Recommender
-from ranker.training.config import ExperimentConfig
+from ranker.training.config import ExperimentConfig, TrainConfig
 from ranker.training.objectives import TrainingObjective
 from ranker.training.scoring import case_ranks, score_cases
 
@@ -112,6 +114,8 @@ def train(
     windows = training_windows(split.train, cfg.data.max_len)
     if not windows:
         raise ValueError("data: no training sequence has two or more events")
+    steps = max(1, len(windows) // (tc.batch_size * world))
+    scheduler = learning_rate_schedule(optimizer, tc, steps)
     averaged = _averaged(model, tc.ema_decay)
     selected = averaged.module if averaged is not None else model  # the weights validated, kept and shipped
     result = TrainResult(model=model)
@@ -122,7 +126,6 @@ def train(
         objective.train()
         order = np.random.default_rng(tc.seed * 100_003 + epoch).permutation(len(windows))
         mine = order[rank::world]
-        steps = max(1, len(order) // (tc.batch_size * world))
         sums: dict[str, float] = {}
         contrib = torch.zeros(len(model.modalities))
         show = tc.progress and rank == 0
@@ -134,6 +137,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             optimizer.step()
+            scheduler.step()
             if averaged is not None:
                 averaged.update_parameters(model)
             for key, value in out.items():
@@ -166,6 +170,22 @@ def train(
     model.eval()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, tc: TrainConfig, steps_per_epoch: int) -> LambdaLR:
+    """Per-step learning-rate multiplier: 1 (constant), or linear warm-up then cosine decay to 0 at the end."""
+    total = max(1, tc.epochs * steps_per_epoch)
+    warmup = int(tc.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if tc.lr_schedule == "constant":
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)
 
 
 def _averaged(model: Recommender, decay: float) -> AveragedModel | None:
