@@ -157,9 +157,10 @@ def test_evaluate_cli_writes_the_report(synthetic_root: Path, tmp_path: Path) ->
         )
     )
     args = ["--config", str(eval_cfg), "--data", str(synthetic_root / "ml100k-mm")]
-    evaluate_cli.main([*args, "--features", str(synthetic_root / "features")])
+    args += ["--features", str(synthetic_root / "features")]
+    evaluate_cli.main(args)
     assert "Whole evaluation:" in (tmp_path / "r.md").read_text()
-    evaluate_cli.main([*args, "--features", str(synthetic_root / "features")])  # every run cached now
+    evaluate_cli.main(args)  # every run cached now
     assert "Assembled from cached runs" in (tmp_path / "r.md").read_text()
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report) == {"full", "sasrec", "train_seconds"}
