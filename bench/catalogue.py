@@ -34,7 +34,7 @@ def bench_catalogue(model: ModelAdapter, n: int, users: int, seed: int = 0) -> B
     features = model.catalogue()
     ids, rows = features.live_rows()
     real = model.item_vectors(features.text[rows], features.image[rows], features.has_text[rows],
-                              features.has_image[rows])  # fmt: skip
+                              features.has_image[rows], ids)  # fmt: skip
     extra = max(0, n - len(ids))
     vectors = np.concatenate([real, synthetic_vectors(real, extra)])
     row_of = {item: j for j, item in enumerate(ids)}

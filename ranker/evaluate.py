@@ -25,7 +25,7 @@ from ranker.data.splits import Split
 from ranker.model.catalogue import Catalogue
 from ranker.settings import REPO_ROOT, RankerPaths
 from ranker.training.config import ExperimentConfig, load_experiment, load_raw
-from ranker.training.experiment import EVAL_SPLITS, evaluate_test, prepare_data
+from ranker.training.experiment import EVAL_SPLITS, boost_and_test, prepare_data
 from ranker.training.loop import train
 from ranker.training.report import render_markdown
 
@@ -53,13 +53,15 @@ def _run_key(model_cfg: dict, seed: int) -> str:
 
 def _train_and_test(cfg: ExperimentConfig, seed: int, split: Split, catalogue: Catalogue) -> dict:
     result = train(cfg, split, catalogue)
+    _, boost_info, test = boost_and_test(result.model, cfg, split, catalogue)
     return {
         "model": cfg.name,
         "seed": seed,
         "train_seconds": result.seconds,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
-        "test": evaluate_test(result.model, split, catalogue),
+        "test": test,
+        "new_item_boost": boost_info,
         "final_contribution": {
             k.removeprefix("contribution/"): v for k, v in result.history[-1].items() if k.startswith("contribution/")
         },

@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from ranker.settings import RankerPaths
 from ranker.training.config import load_experiment
-from ranker.training.experiment import evaluate_test, prepare_data, write_artifact
+from ranker.training.experiment import boost_and_test, prepare_data, write_artifact
 from ranker.training.loop import distributed_context, train
 
 LOG = logging.getLogger("ranker.train")
@@ -55,15 +55,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     result = train(cfg, split, catalogue, checkpoint_dir=args.out / "checkpoints" if rank == 0 else None)
     if rank == 0:
-        test = evaluate_test(result.model, split, catalogue)
-        write_artifact(args.out, cfg, result, split, catalogue, test)
+        boost, boost_info, test = boost_and_test(result.model, cfg, split, catalogue)
+        write_artifact(args.out, cfg, result, split, catalogue, test, boost, boost_info)
         LOG.info(
-            "trained %s in %.1fs (best epoch %d): warm ndcg@10 %.4f, cold ndcg@10 %.4f -> %s",
+            "trained %s in %.1fs (best epoch %d): warm ndcg@10 %.4f, cold ndcg@10 %.4f (new-item boost %.2f) -> %s",
             cfg.name,
             result.seconds,
             result.best_epoch,
             test["warm"]["ndcg@10"],
             test["cold"]["ndcg@10"],
+            boost_info["beta"],
             args.out,
         )
     if dist.is_initialized():

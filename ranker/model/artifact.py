@@ -8,6 +8,7 @@ checkpoints/)::
     catalogue.npz       item ids (row = item index) + raw encoder features + presence masks
     item_ids.json       item index -> item id (same order as catalogue.npz)
     domains.json        domain index -> domain name
+    new_item_boost.npz  optional: the new-item boost (beta, trained items, score covariance; see new_item_boost)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from ranker.model.catalogue import Catalogue
 from ranker.model.config import ModelConfig
+from ranker.model.new_item_boost import BOOST_FILE, NewItemBoost
 from ranker.model.recommender import Recommender
 
 WEIGHTS = "model.pt"
@@ -36,11 +38,21 @@ class LoadedArtifact:
     catalogue: Catalogue
     domain_names: list[str]
     version: str
+    boost: NewItemBoost | None = None
 
 
-def save_artifact(folder: Path, model: Recommender, catalogue: Catalogue, domain_names: list[str]) -> None:
+def save_artifact(
+    folder: Path,
+    model: Recommender,
+    catalogue: Catalogue,
+    domain_names: list[str],
+    boost: NewItemBoost | None = None,
+) -> None:
     """Write the serving part of an artifact (weights last-but-one; each file via temp + rename)."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / BOOST_FILE).unlink(missing_ok=True)
+    if boost is not None:
+        boost.save(folder)
     _write_text(folder / MODEL_CONFIG, model.cfg.model_dump_json(indent=2))
     _write_text(folder / ITEM_IDS, json.dumps(catalogue.item_ids))
     _write_text(folder / DOMAINS, json.dumps(domain_names))
@@ -67,6 +79,7 @@ def load_artifact(folder: Path) -> LoadedArtifact:
         catalogue=Catalogue.load(folder / CATALOGUE),
         domain_names=json.loads((folder / DOMAINS).read_text()),
         version=f"{folder.name}-{digest}",
+        boost=NewItemBoost.load(folder),
     )
 
 

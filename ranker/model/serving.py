@@ -1,7 +1,8 @@
 """Inference contract used by the ranker service; imports no training or evaluation code.
 
     model = ServingModel.load(Path("artifacts/ml100k-full"))
-    items = model.item_vectors(text, image, has_text, has_image)          # (n, dim) from encoder outputs
+    items = model.item_vectors(text, image, has_text, has_image,          # (n, dim) from encoder outputs
+                               item_ids=ids)                              # (ids: needed with a new-item boost)
     users = model.user_vectors(h_text, h_image, h_has_text, h_has_image,  # (B, L, ...) right-padded
                                timestamps_ms, lengths, request_time_ms)   # (B, dim), one forward pass
     users = model.user_vectors_from_item_vectors(items[h_rows],           # same, from cached item vectors
@@ -13,6 +14,9 @@ item created after training is scorable as soon as it is encoded. The history of
 encoder features of its items, in time order, padded on the right; histories longer than the model's
 ``max_len`` keep their most recent ``max_len`` events; a service that keeps every item's vector can pass the
 history as those vectors instead (``user_vectors_from_item_vectors``: same result, no per-request projection).
+With a new-item boost in the artifact (``ranker.model.new_item_boost``) both vectors carry one extra last
+column, so that ``users @ items.T`` already includes the boost of items without training events; the history
+vectors given to ``user_vectors_from_item_vectors`` are rows of ``item_vectors`` with that column.
 ``catalogue()`` returns the training item table stored in the artifact so a service can build its index without
 the dataset. All calls run under ``torch.inference_mode`` and a lock, so one instance may be shared by threads.
 """
@@ -28,6 +32,7 @@ import torch
 from ranker.model.artifact import load_artifact
 from ranker.model.catalogue import Catalogue
 from ranker.model.history_cache import HistoryStateCache, history_key
+from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
 
 
@@ -41,6 +46,7 @@ class ServingModel:
         domain_names: list[str],
         version: str,
         history_cache_size: int = 0,
+        boost: NewItemBoost | None = None,
     ) -> None:
         if model.simtier is not None:
             raise ValueError("artifact: SimTier models are offline-only (not a dot-product scorer)")
@@ -48,7 +54,9 @@ class ServingModel:
         self._catalogue = catalogue
         self._lock = threading.Lock()
         self.version = version
-        self.dim = model.cfg.user_dim
+        self._boost = boost
+        self.new_item_boost = boost.beta if boost is not None else 0.0
+        self.dim = model.cfg.user_dim + (1 if boost is not None else 0)
         self.id_free = model.cfg.id_free
         self.max_len = model.cfg.max_len
         self.text_dim = model.cfg.text_dim
@@ -62,7 +70,9 @@ class ServingModel:
         """Load an artifact folder written by training; ``history_cache_size`` > 0 caches that many history
         states (see :class:`ranker.model.history_cache.HistoryStateCache`)."""
         loaded = load_artifact(Path(artifact_dir))
-        return cls(loaded.model, loaded.catalogue, loaded.domain_names, loaded.version, history_cache_size)
+        return cls(
+            loaded.model, loaded.catalogue, loaded.domain_names, loaded.version, history_cache_size, loaded.boost
+        )
 
     def take_history_cache_counts(self) -> tuple[int, int]:
         """(hits, misses) of the history-state cache since the previous call."""
@@ -94,12 +104,25 @@ class ServingModel:
         has_text: np.ndarray,
         has_image: np.ndarray,
         item_index: np.ndarray | None = None,
+        item_ids: list[str] | None = None,
     ) -> np.ndarray:
-        """(n, dim) float32 item vectors from encoder outputs (``item_index`` only for ID-enabled artifacts)."""
+        """(n, dim) float32 item vectors from encoder outputs (``item_index`` only for ID-enabled artifacts;
+        ``item_ids`` required when the artifact has a new-item boost, which marks the untrained ones)."""
         n = len(has_text)
+        if self._boost is not None and (item_ids is None or len(item_ids) != n):
+            raise ValueError(f"item_ids: {n} ids required (the artifact has a new-item boost)")
         inputs = self._items(text, image, has_text, has_image, (n,), item_index)
         with self._lock, torch.inference_mode():
-            return torch.cat(self._model.item_vectors(inputs), dim=-1).numpy().astype(np.float32, copy=False)
+            out = torch.cat(self._model.item_vectors(inputs), dim=-1).numpy().astype(np.float32, copy=False)
+        if self._boost is None:
+            return out
+        return np.concatenate([out, self._boost.item_column(item_ids)[:, None]], axis=1)
+
+    def _with_boost(self, users: np.ndarray) -> np.ndarray:
+        """User vectors with the boost column appended (unchanged without a boost)."""
+        if self._boost is None:
+            return users
+        return np.concatenate([users, self._boost.user_column(users)[:, None]], axis=1)
 
     def user_vectors(
         self,
@@ -133,7 +156,7 @@ class ServingModel:
         )
         seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
         with self._lock, torch.inference_mode():
-            return self._encode(self._model.item_vectors(items), seq, keep, lengths_t)
+            return self._with_boost(self._encode(self._model.item_vectors(items), seq, keep, lengths_t))
 
     def user_vectors_from_item_vectors(
         self,
@@ -158,9 +181,10 @@ class ServingModel:
         if not np.isfinite(vectors).all():
             raise ValueError("history_vectors: NaN or infinite values")
         seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
+        width = self._model.cfg.user_dim  # the boost column, if any, is not a model input
         with self._lock, torch.inference_mode():
-            per_modality = list(torch.from_numpy(vectors).split(self._model.cfg.dim, dim=-1))
-            return self._encode(per_modality, seq, keep, lengths_t)
+            per_modality = list(torch.from_numpy(vectors[..., :width]).split(self._model.cfg.dim, dim=-1))
+            return self._with_boost(self._encode(per_modality, seq, keep, lengths_t))
 
     @staticmethod
     def _check_times(
@@ -231,7 +255,7 @@ class ServingModel:
         # Domains shape the state only in cross-domain models (hierarchical attention); elsewhere they are no key.
         domains = seq.domains.numpy() if self._model.cfg.cross_domain else np.zeros_like(times[:, :0])
         keys = [history_key(joined[b, :n], times[b, :n], domains[b, :n]) for b, n in enumerate(lengths)]
-        base = np.empty((len(keys), self.dim), dtype=np.float32)
+        base = np.empty((len(keys), self._model.cfg.user_dim), dtype=np.float32)
         missing = []
         for b, key in enumerate(keys):
             state = cache.get(key)

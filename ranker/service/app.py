@@ -67,7 +67,7 @@ class RankerApp:
 
 
 def _publish_state(metrics: RankerMetrics, state: ServingState) -> None:
-    metrics.model_info.info({"version": state.model.version})
+    metrics.model_info.info({"version": state.model.version, "new_item_boost": f"{state.model.new_item_boost:.2f}"})
     metrics.index_size.set(len(state.index))
     metrics.index_ann.set(1 if state.index.uses_ann else 0)
     metrics.newest_item_ms.set(state.catalog.features.newest_updated_ms())

@@ -31,6 +31,7 @@ class ModelAdapter:
         self.model = model
         self.version: str = str(model.version)
         self.dim: int = int(model.dim)
+        self.new_item_boost: float = float(model.new_item_boost)
         self.max_len: int = int(model.max_len)
         self.text_dim: int = int(model.text_dim)
         self.image_dim: int = int(model.image_dim)
@@ -69,12 +70,18 @@ class ModelAdapter:
         return self._domain_index.get(name, 0)
 
     def item_vectors(
-        self, text: np.ndarray, image: np.ndarray, has_text: np.ndarray, has_image: np.ndarray
+        self,
+        text: np.ndarray,
+        image: np.ndarray,
+        has_text: np.ndarray,
+        has_image: np.ndarray,
+        item_ids: list[str],
     ) -> np.ndarray:
-        """(n, dim) float32 projected item vectors from raw encoder outputs (ID-free)."""
+        """(n, dim) float32 projected item vectors from raw encoder outputs (ID-free); ``item_ids`` mark the
+        items the model never trained on, which a new-item boost raises."""
         if len(has_text) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self.model.item_vectors(text, image, has_text, has_image)
+        out = self.model.item_vectors(text, image, has_text, has_image, item_ids=list(item_ids))
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def user_vectors(self, batch: HistoryBatch) -> np.ndarray:

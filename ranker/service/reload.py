@@ -94,7 +94,7 @@ class ModelReloader:
                 return False
             ids, text, image, has_text, has_image = await self.worker.run(self._snapshot, old)
             try:
-                vectors = await asyncio.to_thread(_project, model, text, image, has_text, has_image)
+                vectors = await asyncio.to_thread(_project, model, ids, text, image, has_text, has_image)
                 index = await asyncio.to_thread(ItemIndex.build, ids, vectors, self.index_config)
             except BaseException:
                 await self.worker.run(old.catalog.features.stop_tracking)
@@ -137,10 +137,15 @@ class ModelReloader:
 
 
 def _project(
-    model: ModelAdapter, text: np.ndarray, image: np.ndarray, has_text: np.ndarray, has_image: np.ndarray
+    model: ModelAdapter,
+    ids: list[str],
+    text: np.ndarray,
+    image: np.ndarray,
+    has_text: np.ndarray,
+    has_image: np.ndarray,
 ) -> np.ndarray:
     out = np.zeros((len(text), model.dim), dtype=np.float32)
     for start in range(0, len(text), 8192):
         sl = slice(start, start + 8192)
-        out[sl] = model.item_vectors(text[sl], image[sl], has_text[sl], has_image[sl])
+        out[sl] = model.item_vectors(text[sl], image[sl], has_text[sl], has_image[sl], ids[sl])
     return out

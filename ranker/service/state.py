@@ -28,7 +28,8 @@ def project_rows(model: ModelAdapter, catalog: ItemCatalog, rows: np.ndarray) ->
     out = np.zeros((len(rows), model.dim), dtype=np.float32)
     for start in range(0, len(rows), PROJECTION_CHUNK):
         r = rows[start : start + PROJECTION_CHUNK]
-        out[start : start + len(r)] = model.item_vectors(f.text[r], f.image[r], f.has_text[r], f.has_image[r])
+        ids = [f.ids[i] for i in r]
+        out[start : start + len(r)] = model.item_vectors(f.text[r], f.image[r], f.has_text[r], f.has_image[r], ids)
     return out
 
 

@@ -45,6 +45,11 @@ class LossConfig(_Strict):
     id_contrastive: Term = Term(enabled=True, weight=0.1, temperature=0.2)
     noisy: MaskedTerm = MaskedTerm(enabled=True, weight=0.1, temperature=0.2, ratio=0.2)
     balance: Term = Term(enabled=True, weight=0.3, temperature=1.0)
+    distill: Term = Field(
+        Term(enabled=False, weight=1.0, temperature=1.0),
+        description="text-path student (every image absent, imputed from text) distilled from the fused model's "
+        "detached next-item distribution",
+    )
     modality_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="per-position chance to drop a modality")
     step_modality_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="per-step chance to drop one content modality from every item"
@@ -68,6 +73,13 @@ class TrainConfig(_Strict):
         lt=1.0,
         description="per-step exponential moving average of the weights, used for validation, early stopping and "
         "the artifact; 0 = off (the raw weights)",
+    )
+    new_item_boost_max_cost: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="after training, raise items without training events by the largest new-item boost whose "
+        "validation warm NDCG@10 cost stays within this fraction (ranker.model.new_item_boost); 0 = no boost",
     )
     eval_every: int = Field(1, ge=1)
     threads: int = Field(0, ge=0, description="torch threads per process; 0 = leave torch's default")

@@ -17,13 +17,15 @@ from ranker.features import cached_item_features
 from ranker.metrics import ranking_metrics
 from ranker.model.artifact import save_artifact
 from ranker.model.catalogue import Catalogue
+from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.recommender import Recommender
+from ranker.training.boost_selection import select_new_item_boost
 from ranker.training.config import ExperimentConfig
 from ranker.training.curves import plot_training_curves
 from ranker.training.loop import TrainResult
 from ranker.training.scoring import case_ranks, score_cases
 
-EVAL_SPLITS = ("warm", "cold", "no_images", "no_texts", "warm_masked")
+EVAL_SPLITS = ("warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted")
 
 
 def prepare_data(
@@ -56,32 +58,53 @@ def _first_users(dataset: Dataset, limit: int) -> Dataset:
     return dataclasses.replace(dataset, events=events)
 
 
-def evaluate_test(model: Recommender, split: Split, catalogue: Catalogue) -> dict[str, dict[str, float]]:
-    """Full-ranking test metrics on every evaluation split (see ``EVAL_SPLITS``).
+def evaluate_test(
+    model: Recommender, split: Split, catalogue: Catalogue, boost: NewItemBoost | None = None
+) -> dict[str, dict[str, float]]:
+    """Full-ranking test metrics on every evaluation split (see ``EVAL_SPLITS``), scored with ``boost``.
 
     warm / cold: test cases whose target is a training / cold item, history unmasked; no_images / no_texts:
     warm cases with that modality removed from every item at test time; warm_masked: warm cases with the
-    user's previously seen items removed from the ranking.
+    user's previously seen items removed from the ranking; cold_unboosted: the cold cases without the boost.
     """
     test = split.test
     warm, cold = test.subset(~test.cold), test.subset(test.cold)
-    warm_scores = score_cases(model, catalogue, warm)
+    warm_scores = score_cases(model, catalogue, warm, boost=boost)
     out = {
         "warm": ranking_metrics(case_ranks(warm_scores, warm)),
         "warm_masked": ranking_metrics(case_ranks(warm_scores, warm, mask_history=True)),
-        "cold": ranking_metrics(case_ranks(score_cases(model, catalogue, cold), cold)),
+        "cold": ranking_metrics(case_ranks(score_cases(model, catalogue, cold, boost=boost), cold)),
+        "cold_unboosted": ranking_metrics(case_ranks(score_cases(model, catalogue, cold), cold)),
     }
     for name, modality in (("no_images", "image"), ("no_texts", "text")):
-        scores = score_cases(model, catalogue.without(modality), warm)
+        scores = score_cases(model, catalogue.without(modality), warm, boost=boost)
         out[name] = ranking_metrics(case_ranks(scores, warm))
     return {name: out[name] for name in EVAL_SPLITS}
 
 
+def boost_and_test(
+    model: Recommender, cfg: ExperimentConfig, split: Split, catalogue: Catalogue
+) -> tuple[NewItemBoost | None, dict, dict[str, dict[str, float]]]:
+    """Choose the new-item boost on validation (``train.new_item_boost_max_cost``), then test with it.
+
+    Returns (boost or None, {"beta", "selection"} for metrics.json, test metrics)."""
+    boost, table = select_new_item_boost(model, split, catalogue, cfg.train.new_item_boost_max_cost)
+    info = {"beta": boost.beta if boost is not None else 0.0, "selection": table}
+    return boost, info, evaluate_test(model, split, catalogue, boost)
+
+
 def write_artifact(
-    out: Path, cfg: ExperimentConfig, result: TrainResult, split: Split, catalogue: Catalogue, test: dict
+    out: Path,
+    cfg: ExperimentConfig,
+    result: TrainResult,
+    split: Split,
+    catalogue: Catalogue,
+    test: dict,
+    boost: NewItemBoost | None = None,
+    boost_info: dict | None = None,
 ) -> None:
-    """Weights, config, item-id map, catalogue, metrics.json and training-curve PNG under ``out``."""
-    save_artifact(out, result.model, catalogue, split.domain_names)
+    """Weights, config, item-id map, catalogue, new-item boost, metrics.json and training-curve PNG under ``out``."""
+    save_artifact(out, result.model, catalogue, split.domain_names, boost)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     metrics = {
         "name": cfg.name,
@@ -89,6 +112,7 @@ def write_artifact(
         "best_valid_ndcg@20": result.best_valid,
         "train_seconds": result.seconds,
         "test": test,
+        "new_item_boost": boost_info or {"beta": 0.0, "selection": []},
         "test_cases": {"warm": int((~split.test.cold).sum()), "cold": int(split.test.cold.sum())},
         "history": result.history,
     }

@@ -39,6 +39,7 @@ class TrainingObjective(nn.Module):
     ) -> dict[str, torch.Tensor]:
         model, cfg = self.model, self.cfg
         names = model.modalities
+        full_catalogue = catalogue
         catalogue = self._drop_catalogue_modality(catalogue, names)
         items_c = model.item_vectors(catalogue)  # per modality (N, d)
         history = self._drop_modalities([c[batch.items] for c in items_c], names)
@@ -80,6 +81,12 @@ class TrainingObjective(nn.Module):
             if loss is not None:
                 out["nicl"] = loss
                 total = total + cfg.nicl.weight * loss
+
+        if cfg.distill.enabled and "image" in names and "text" in names and catalogue is full_catalogue:
+            pick = torch.randperm(len(targets))[:_MAX_BALANCE]
+            loss = self._distill(batch, full_catalogue, sum(per_modality)[pick].detach(), pick, allowed)
+            out["distill"] = loss
+            total = total + cfg.distill.weight * loss
 
         clean_user = Recommender.last_state(states, batch.lengths)
         sub = slice(0, _AUX_SEQUENCES)
@@ -160,6 +167,28 @@ class TrainingObjective(nn.Module):
             stand_in = self.model.missing_vector(names[i], history[others[0]] if others else None)
             out[i] = torch.where((drop & (which == k)).unsqueeze(-1), stand_in.expand_as(out[i]), out[i])
         return out
+
+    def _distill(
+        self, batch: Batch, catalogue: ItemInputs, teacher: torch.Tensor, pick: torch.Tensor, allowed: torch.Tensor
+    ) -> torch.Tensor:
+        """KL(teacher || student) over the training items, at temperature T and scaled by T²; the student is the
+        same model with every image absent (each imputed from its text), as when all images are dropped."""
+        model, t = self.model, self.cfg.distill.temperature
+        no_images = ItemInputs(
+            text=catalogue.text,
+            image=catalogue.image,
+            has_text=catalogue.has_text,
+            has_image=torch.zeros_like(catalogue.has_image),
+            index=catalogue.index,
+        )
+        items_c = model.item_vectors(no_images)
+        states = model.encode([c[batch.items] for c in items_c], batch.seq)
+        mask = batch.seq.mask
+        student = sum(s[mask][pick] @ c.T for s, c in zip(states, items_c, strict=True))
+        log_student = F.log_softmax(student.masked_fill(~allowed, float("-inf")) / t, dim=1)
+        log_teacher = F.log_softmax(teacher.masked_fill(~allowed, float("-inf")) / t, dim=1)
+        kl = torch.where(allowed, log_teacher.exp() * (log_teacher - log_student), torch.zeros(()))
+        return kl.sum(1).mean() * t * t
 
     def _nicl(
         self, batch: Batch, catalogue: ItemInputs, items_c: list[torch.Tensor], names: list[str]

@@ -9,26 +9,47 @@ from ranker.data.batches import eval_batch
 from ranker.data.splits import EvalCases
 from ranker.metrics import target_ranks
 from ranker.model.catalogue import Catalogue
+from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.recommender import Recommender, gather_items
 
 
 @torch.no_grad()
-def score_cases(model: Recommender, catalogue: Catalogue, cases: EvalCases, batch_size: int = 256) -> np.ndarray:
-    """(C, N) scores of every catalogue item for every case (history unmasked)."""
+def score_cases(
+    model: Recommender,
+    catalogue: Catalogue,
+    cases: EvalCases,
+    batch_size: int = 256,
+    boost: NewItemBoost | None = None,
+) -> np.ndarray:
+    """(C, N) scores of every catalogue item for every case (history unmasked), with ``boost`` when given."""
+    scores, users = score_and_users(model, catalogue, cases, batch_size)
+    if boost is not None:
+        scores += boost.user_column(users)[:, None] * boost.item_column(catalogue.item_ids)[None, :]
+    return scores
+
+
+@torch.no_grad()
+def score_and_users(
+    model: Recommender, catalogue: Catalogue, cases: EvalCases, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """(C, N) unboosted scores and the (C, D) user vectors they came from."""
     model.eval()
     table = catalogue.inputs()
     items_c = model.item_vectors(table)
     matrix = torch.cat(items_c, dim=-1)
     out = np.empty((len(cases), len(catalogue)), dtype=np.float32)
+    users = np.empty((len(cases), matrix.shape[1]), dtype=np.float32)
     for start in range(0, len(cases), batch_size):
         rows = np.arange(start, min(start + batch_size, len(cases)))
         batch = eval_batch(cases, rows)
         states = model.encode([c[batch.items] for c in items_c], batch.seq)
-        scores = Recommender.last_state(states, batch.lengths) @ matrix.T
+        user = Recommender.last_state(states, batch.lengths)
+        scores = user @ matrix.T
         if model.simtier is not None:
             scores = scores + model.simtier_scores(gather_items(table, batch.items), batch.seq.mask, table)
         out[rows] = scores.numpy()
-    return out
+        users[rows] = user.numpy()
+    return out, users
 
 
 def case_ranks(scores: np.ndarray, cases: EvalCases, mask_history: bool = False) -> np.ndarray:

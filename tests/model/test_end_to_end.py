@@ -56,7 +56,8 @@ def test_artifact_folder_is_complete(trained) -> None:
     ):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"warm", "cold", "no_images", "no_texts", "warm_masked"}
+    assert set(metrics["test"]) == {"warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted"}
+    assert metrics["new_item_boost"]["beta"] >= 0.0
     assert 0.0 <= metrics["test"]["warm"]["ndcg@10"] <= 1.0 and metrics["best_epoch"] >= 1
 
 
@@ -84,7 +85,9 @@ def test_serving_scores_match_offline_scores(trained, synthetic_root: Path) -> N
         batch.lengths.numpy(),
         split.test.target_times_ms,
     )
-    items = serving.item_vectors(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image)
+    items = serving.item_vectors(
+        catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image, item_ids=catalogue.item_ids
+    )
     online = users @ items.T
     assert users.shape == (len(rows), serving.dim) and items.shape == (len(catalogue), serving.dim)
     np.testing.assert_allclose(online, offline, rtol=1e-4, atol=1e-4)
@@ -164,7 +167,7 @@ def test_evaluate_cli_writes_the_report(synthetic_root: Path, tmp_path: Path) ->
     assert "Assembled from cached runs" in (tmp_path / "r.md").read_text()
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report) == {"full", "sasrec", "train_seconds"}
-    assert set(report["full"]) == {"warm", "cold", "no_images", "no_texts", "warm_masked"}
+    assert set(report["full"]) == {"warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted"}
     assert set(report["full"]["warm"]) == {f"{m}@{k}" for m in ("hr", "ndcg", "mrr") for k in (5, 10, 20, 50)}
     assert all(len(v) == 2 for v in report["sasrec"]["cold"].values())
     assert report["train_seconds"]["full"] > 0

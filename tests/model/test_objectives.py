@@ -75,3 +75,31 @@ def test_popularity_correction_changes_the_training_loss(synthetic_split, synthe
     plain, _ = _step(synthetic_split, synthetic_catalogue, {"loss": {"popularity_correction": 0.0}})
     corrected, _ = _step(synthetic_split, synthetic_catalogue, {"loss": {"popularity_correction": 1.0}})
     assert torch.isfinite(corrected["main"]) and not torch.isclose(plain["main"], corrected["main"])
+
+
+def _objective(split, catalogue, loss: dict, model: dict | None = None) -> TrainingObjective:
+    torch.manual_seed(0)
+    cfg = ExperimentConfig.model_validate({**TINY, "model": {**TINY["model"], **(model or {})}, "loss": loss})
+    return TrainingObjective(build_model(cfg, split, catalogue), cfg.loss).train()
+
+
+def _inputs(split):
+    batch = training_batch(training_windows(split.train, 10)[:16])
+    allowed = torch.from_numpy(split.train_items)
+    return batch, allowed, allowed.float() / allowed.sum()
+
+
+def test_distillation_is_zero_when_the_student_sees_what_the_teacher_sees(synthetic_split, synthetic_catalogue):
+    loss = {"distill": {"enabled": True, "temperature": 2.0}, "step_modality_dropout": 0.0, "modality_dropout": 0.0}
+    # no dropout, so teacher and student differ only in what they see
+    objective = _objective(synthetic_split, synthetic_catalogue, loss, {"impute_missing": True, "dropout": 0.0})
+    batch, allowed, proposal = _inputs(synthetic_split)
+    out = objective(batch, synthetic_catalogue.inputs(), allowed, proposal)
+    assert out["distill"] > 0  # images present: the image-free student differs from the teacher
+    out["distill"].backward()
+    params = dict(objective.model.named_parameters())
+    for name in ("projections.text.proj.weight", "imputers.image.weight"):
+        assert params[name].grad is not None and params[name].grad.abs().sum() > 0, name
+    # with no image anywhere the student is the teacher: KL(p || p) = 0
+    no_images = synthetic_catalogue.without("image").inputs()
+    assert objective(batch, no_images, allowed, proposal)["distill"].item() == pytest.approx(0.0, abs=1e-5)

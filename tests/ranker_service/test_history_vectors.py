@@ -51,7 +51,7 @@ def test_ranker_history_from_the_index_matches_the_offline_raw_path(model: Servi
     adapter = ModelAdapter.load(artifact)
     c = model.catalogue()
     ids = list(c.item_ids)
-    items = adapter.item_vectors(c.text, c.image, c.has_text, c.has_image)
+    items = adapter.item_vectors(c.text, c.image, c.has_text, c.has_image, ids)
     index = ItemIndex.build(ids, items, IndexConfig())
     rows, times, lens = _histories(len(ids), [3, model.max_len], seed=1)
     events = [

@@ -39,7 +39,7 @@ async def test_changes_during_a_reload_reach_the_new_index(tmp_path: Path, artif
     await worker.run(catalog.delete, [doomed])
     new_model = ModelAdapter.load(copy_artifact(artifact, tmp_path / "v2"))
     ids, text, image, has_text, has_image = snapshot
-    index = ItemIndex.build(ids, _project(new_model, text, image, has_text, has_image), IndexConfig())
+    index = ItemIndex.build(ids, _project(new_model, ids, text, image, has_text, has_image), IndexConfig())
     assert "added-during-reload" not in index and doomed in index
     await worker.run(reloader._catch_up_and_swap, ServingState(new_model, index, catalog))
 
@@ -47,7 +47,9 @@ async def test_changes_during_a_reload_reach_the_new_index(tmp_path: Path, artif
     assert new.index is index and new.model is new_model and new.index is not old_index
     assert "added-during-reload" in new.index and doomed not in new.index
     assert len(new.index) == len(catalog.features)
-    expected = new_model.item_vectors(record.text[None], np.zeros((1, 1280), np.float32), [True], [False])
+    expected = new_model.item_vectors(
+        record.text[None], np.zeros((1, 1280), np.float32), [True], [False], [record.item_id]
+    )
     np.testing.assert_allclose(new.index.vectors_of(["added-during-reload"]), expected, rtol=1e-6)
     assert catalog.features.changed is None  # tracking stopped
     worker.close()

@@ -57,7 +57,7 @@ def offline_top(model: ServingModel, history: list[str], times: list[int], reque
         c.text[rows][None], c.image[rows][None], c.has_text[rows][None], c.has_image[rows][None],
         np.array([times]), np.array([len(rows)]), np.array([request_ms]),
     )  # fmt: skip
-    scores = (user @ model.item_vectors(c.text, c.image, c.has_text, c.has_image).T)[0]
+    scores = (user @ model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=c.item_ids).T)[0]
     top = np.argsort(-scores, kind="stable")[:k]
     return [c.item_ids[j] for j in top], scores[top]
 
@@ -203,7 +203,8 @@ def test_upserted_item_resembling_the_history_is_recommended(ranker: RankerProce
     assert "broken-poster" not in top
 
     metrics = ranker.metrics()
-    assert f'kairos_ranker_model_info{{version="{offline.version}"}} 1.0' in metrics
+    info = next(line for line in metrics.splitlines() if line.startswith("kairos_ranker_model_info{"))
+    assert f'version="{offline.version}"' in info and 'new_item_boost="0.00"' in info and info.endswith(" 1.0")
     assert f"kairos_ranker_index_items {len(ids) + 1}.0" in metrics
     assert "kairos_ranker_batch_size_count" in metrics
 

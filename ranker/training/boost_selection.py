@@ -1,0 +1,61 @@
+"""Choosing the new-item boost on validation: the largest ``beta`` whose warm-target cost stays within budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ranker.data.splits import EvalCases, Split
+from ranker.metrics import ranking_metrics
+from ranker.model.catalogue import Catalogue
+from ranker.model.new_item_boost import NewItemBoost
+from ranker.model.recommender import Recommender
+from ranker.training.scoring import case_ranks, score_and_users
+
+BETA_GRID = tuple(round(0.05 * k, 2) for k in range(1, 41))  # 0.05 .. 2
+SELECTION_METRIC = "ndcg@10"
+
+
+@torch.no_grad()
+def item_matrix(model: Recommender, catalogue: Catalogue) -> np.ndarray:
+    """(N, D) item vectors of the whole catalogue, as the scorer sees them."""
+    model.eval()
+    return torch.cat(model.item_vectors(catalogue.inputs()), dim=-1).numpy()
+
+
+def select_new_item_boost(
+    model: Recommender, split: Split, catalogue: Catalogue, max_warm_cost: float, grid: tuple[float, ...] = BETA_GRID
+) -> tuple[NewItemBoost | None, list[dict[str, float]]]:
+    """Walk ``grid`` upwards and keep the last ``beta`` before validation warm NDCG@10 falls below
+    (1 - ``max_warm_cost``) of the unboosted value; returns that boost (None if no beta qualifies) and the
+    table (beta, warm and cold validation NDCG@10) it was chosen from.
+
+    ``max_warm_cost`` 0 turns the boost off. Untrained items are those without training events
+    (``split.train_items`` False), which in the split are the cold items.
+    """
+    if max_warm_cost <= 0:
+        return None, []
+    base = NewItemBoost.fit(item_matrix(model, catalogue), catalogue.item_ids, split.train_items, 0.0)
+    new = base.item_column(catalogue.item_ids)
+    valid = split.valid
+    parts = {name: valid.subset(keep) for name, keep in (("warm", ~valid.cold), ("cold", valid.cold))}
+    scored = {name: score_and_users(model, catalogue, cases) for name, cases in parts.items()}
+    spread = {name: base.spread(users) for name, (_, users) in scored.items()}
+
+    def metric(name: str, beta: float) -> float:
+        cases: EvalCases = parts[name]
+        if len(cases) == 0:
+            return 0.0
+        scores = scored[name][0] + beta * spread[name][:, None].astype(np.float32) * new[None, :]
+        return ranking_metrics(case_ranks(scores, cases))[SELECTION_METRIC]
+
+    floor = (1.0 - max_warm_cost) * metric("warm", 0.0)
+    table = [{"beta": 0.0, "warm": metric("warm", 0.0), "cold": metric("cold", 0.0)}]
+    chosen = 0.0
+    for beta in grid:
+        row = {"beta": beta, "warm": metric("warm", beta), "cold": metric("cold", beta)}
+        table.append(row)
+        if row["warm"] < floor:
+            break
+        chosen = beta
+    return (base.with_beta(chosen) if chosen > 0 else None), table

@@ -1,0 +1,83 @@
+"""The new-item boost served: a ranker on an artifact with a boost ranks as the offline model does, and an item
+upserted after training scores its trained twin's score plus the user's boost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kairos.v1 import ranker_pb2
+from ranker.model.new_item_boost import NewItemBoost
+from ranker.model.serving import ServingModel
+from tests.ranker_service.conftest import RankerFactory, copy_artifact
+from tests.ranker_service.test_service_e2e import MINUTE, append, dataset_item, offline_top
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BETA = 1.5
+
+
+def boosted_copy(artifact: Path, target: Path) -> tuple[Path, set[str]]:
+    """A copy of ``artifact`` with a boost whose untrained items are every fifth catalogue item."""
+    folder = copy_artifact(artifact, target)
+    model = ServingModel.load(folder)
+    c = model.catalogue()
+    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image)
+    trained = np.arange(len(c)) % 5 != 0
+    NewItemBoost.fit(items, list(c.item_ids), trained, BETA).save(folder)
+    return folder, {i for i, t in zip(c.item_ids, trained, strict=True) if not t}
+
+
+def test_ranker_serves_the_boost_like_the_offline_model(
+    tmp_path: Path, artifact: Path, user_state_address: str, start_ranker: RankerFactory
+) -> None:
+    folder, untrained = boosted_copy(artifact, tmp_path / "boosted")
+    offline, plain = ServingModel.load(folder), ServingModel.load(artifact)
+    assert offline.new_item_boost == pytest.approx(BETA) and offline.dim == plain.dim + 1
+    ranker = start_ranker(folder, user_state_address)
+    ids = offline.catalogue().item_ids
+    history = [ids[j] for j in (11, 251, 34, 901, 42, 1201, 8, 78, 641, 6)]
+    times = append(user_state_address, "boost-user", history)
+    request_ms = times[-1] + 3 * 3_600_000
+    reply = ranker.stub.Recommend(
+        ranker_pb2.RecommendRequest(user_id="boost-user", k=10, request_time_ms=request_ms), timeout=5
+    )
+    expected_ids, expected_scores = offline_top(offline, history, times, request_ms, 10)
+    assert [i.item_id for i in reply.items] == expected_ids
+    np.testing.assert_allclose([i.score for i in reply.items], expected_scores, rtol=1e-4, atol=1e-5)
+    plain_ids, _ = offline_top(plain, history, times, request_ms, 10)
+    assert sum(i in untrained for i in expected_ids) > sum(i in untrained for i in plain_ids)
+    info = next(line for line in ranker.metrics().splitlines() if line.startswith("kairos_ranker_model_info{"))
+    assert 'new_item_boost="1.50"' in info
+
+
+def test_an_upserted_item_gets_the_boost_over_its_trained_twin(
+    tmp_path: Path, artifact: Path, user_state_address: str, start_ranker: RankerFactory
+) -> None:
+    folder, untrained = boosted_copy(artifact, tmp_path / "boosted")
+    offline = ServingModel.load(folder)
+    ranker = start_ranker(folder, user_state_address)
+    ids = offline.catalogue().item_ids
+    history = [i for i in ids[300:330] if i not in untrained][:12]
+    times = append(user_state_address, "twin-user", history)
+    now = times[-1] + MINUTE
+    request = ranker_pb2.RecommendRequest(user_id="twin-user", k=50, request_time_ms=now, exclude_seen=True)
+    before = ranker.stub.Recommend(request, timeout=5)
+    twin = next(i.item_id for i in before.items if i.item_id not in untrained)
+    fields, image = dataset_item(twin)
+    reply = ranker.stub.UpsertItems(
+        ranker_pb2.UpsertItemsRequest(items=[ranker_pb2.Item(item_id="twin-new", text_fields=fields, image=image)]),
+        timeout=60,
+    )
+    assert reply.upserted == 1, reply.results[0].error
+    after = {i.item_id: i.score for i in ranker.stub.Recommend(request, timeout=5).items}
+    c = offline.catalogue()
+    rows = [c.item_ids.index(i) for i in history]
+    user = offline.user_vectors(
+        c.text[rows][None], c.image[rows][None], c.has_text[rows][None], c.has_image[rows][None],
+        np.array([times]), np.array([len(rows)]), np.array([now]),
+    )[0]  # fmt: skip
+    assert user[-1] > 0  # beta * the user's score spread
+    assert after["twin-new"] == pytest.approx(after[twin] + user[-1], rel=2e-2, abs=2e-3)
