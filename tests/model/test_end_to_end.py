@@ -166,7 +166,8 @@ def test_evaluate_cli_writes_the_report(synthetic_root: Path, tmp_path: Path) ->
     evaluate_cli.main(args)  # every run cached now
     assert "Assembled from cached runs" in (tmp_path / "r.md").read_text()
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report) == {"full", "sasrec", "train_seconds"}
+    assert set(report) == {"full", "sasrec", "train_seconds", "new_item_boost_beta"}
+    assert len(report["new_item_boost_beta"]["full"]) == 2
     assert set(report["full"]) == {"warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted"}
     assert set(report["full"]["warm"]) == {f"{m}@{k}" for m in ("hr", "ndcg", "mrr") for k in (5, 10, 20, 50)}
     assert all(len(v) == 2 for v in report["sasrec"]["cold"].values())
