@@ -1,4 +1,9 @@
-"""Choosing the new-item boost on validation: the largest ``beta`` whose warm-target cost stays within budget."""
+"""Choosing the new-item boost on validation: the largest ``beta`` whose warm-target cost stays within budget.
+
+Every ``beta`` of the grid is measured, not only those before the first one over budget: validation NDCG@10 moves
+in steps of about 0.5% (one of 848 targets changing rank), so a walk that stopped at the first dip would stop on
+noise.
+"""
 
 from __future__ import annotations
 
@@ -26,9 +31,9 @@ def item_matrix(model: Recommender, catalogue: Catalogue) -> np.ndarray:
 def select_new_item_boost(
     model: Recommender, split: Split, catalogue: Catalogue, max_warm_cost: float, grid: tuple[float, ...] = BETA_GRID
 ) -> tuple[NewItemBoost | None, list[dict[str, float]]]:
-    """Walk ``grid`` upwards and keep the last ``beta`` before validation warm NDCG@10 falls below
-    (1 - ``max_warm_cost``) of the unboosted value; returns that boost (None if no beta qualifies) and the
-    table (beta, warm and cold validation NDCG@10) it was chosen from.
+    """The largest ``beta`` in ``grid`` whose validation warm NDCG@10 is at least (1 - ``max_warm_cost``) of the
+    unboosted value; returns that boost (None if no beta qualifies) and the table (beta, warm and cold
+    validation NDCG@10 for 0 and every grid value) it was chosen from.
 
     ``max_warm_cost`` 0 turns the boost off. Untrained items are those without training events
     (``split.train_items`` False), which in the split are the cold items.
@@ -51,11 +56,6 @@ def select_new_item_boost(
 
     floor = (1.0 - max_warm_cost) * metric("warm", 0.0)
     table = [{"beta": 0.0, "warm": metric("warm", 0.0), "cold": metric("cold", 0.0)}]
-    chosen = 0.0
-    for beta in grid:
-        row = {"beta": beta, "warm": metric("warm", beta), "cold": metric("cold", beta)}
-        table.append(row)
-        if row["warm"] < floor:
-            break
-        chosen = beta
+    table += [{"beta": beta, "warm": metric("warm", beta), "cold": metric("cold", beta)} for beta in grid]
+    chosen = max((row["beta"] for row in table if row["warm"] >= floor), default=0.0)
     return (base.with_beta(chosen) if chosen > 0 else None), table
