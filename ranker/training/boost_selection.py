@@ -15,7 +15,7 @@ from ranker.metrics import ranking_metrics
 from ranker.model.catalogue import Catalogue
 from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.recommender import Recommender
-from ranker.training.scoring import case_ranks, score_and_users
+from ranker.training.scoring import case_ranks, score_and_users, with_boost
 
 BETA_GRID = tuple(round(0.05 * k, 2) for k in range(1, 41))  # 0.05 .. 2
 SELECTION_METRIC = "ndcg@10"
@@ -41,17 +41,15 @@ def select_new_item_boost(
     if max_warm_cost <= 0:
         return None, []
     base = NewItemBoost.fit(item_matrix(model, catalogue), catalogue.item_ids, split.train_items, 0.0)
-    new = base.item_column(catalogue.item_ids)
     valid = split.valid
     parts = {name: valid.subset(keep) for name, keep in (("warm", ~valid.cold), ("cold", valid.cold))}
     scored = {name: score_and_users(model, catalogue, cases) for name, cases in parts.items()}
-    spread = {name: base.spread(users) for name, (_, users) in scored.items()}
 
     def metric(name: str, beta: float) -> float:
         cases: EvalCases = parts[name]
         if len(cases) == 0:
             return 0.0
-        scores = scored[name][0] + beta * spread[name][:, None].astype(np.float32) * new[None, :]
+        scores = with_boost(*scored[name], base.with_beta(beta), catalogue.item_ids)
         return ranking_metrics(case_ranks(scores, cases))[SELECTION_METRIC]
 
     floor = (1.0 - max_warm_cost) * metric("warm", 0.0)

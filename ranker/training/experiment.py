@@ -23,7 +23,7 @@ from ranker.training.boost_selection import select_new_item_boost
 from ranker.training.config import ExperimentConfig
 from ranker.training.curves import plot_training_curves
 from ranker.training.loop import TrainResult
-from ranker.training.scoring import case_ranks, score_cases
+from ranker.training.scoring import case_ranks, score_and_users, score_cases, with_boost
 
 EVAL_SPLITS = ("warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted")
 
@@ -70,11 +70,13 @@ def evaluate_test(
     test = split.test
     warm, cold = test.subset(~test.cold), test.subset(test.cold)
     warm_scores = score_cases(model, catalogue, warm, boost=boost)
+    cold_scores, cold_users = score_and_users(model, catalogue, cold)
+    boosted_cold = with_boost(cold_scores, cold_users, boost, catalogue.item_ids)
     out = {
         "warm": ranking_metrics(case_ranks(warm_scores, warm)),
         "warm_masked": ranking_metrics(case_ranks(warm_scores, warm, mask_history=True)),
-        "cold": ranking_metrics(case_ranks(score_cases(model, catalogue, cold, boost=boost), cold)),
-        "cold_unboosted": ranking_metrics(case_ranks(score_cases(model, catalogue, cold), cold)),
+        "cold": ranking_metrics(case_ranks(boosted_cold, cold)),
+        "cold_unboosted": ranking_metrics(case_ranks(cold_scores, cold)),
     }
     for name, modality in (("no_images", "image"), ("no_texts", "text")):
         scores = score_cases(model, catalogue.without(modality), warm, boost=boost)

@@ -23,9 +23,14 @@ def score_cases(
 ) -> np.ndarray:
     """(C, N) scores of every catalogue item for every case (history unmasked), with ``boost`` when given."""
     scores, users = score_and_users(model, catalogue, cases, batch_size)
-    if boost is not None:
-        scores += boost.user_column(users)[:, None] * boost.item_column(catalogue.item_ids)[None, :]
-    return scores
+    return with_boost(scores, users, boost, catalogue.item_ids)
+
+
+def with_boost(scores: np.ndarray, users: np.ndarray, boost: NewItemBoost | None, item_ids: list[str]) -> np.ndarray:
+    """(C, N) ``scores`` of the items ``item_ids`` for the (C, D) ``users`` plus the new-item boost, if any."""
+    if boost is None:
+        return scores
+    return scores + boost.user_column(users)[:, None] * boost.item_column(item_ids)[None, :]
 
 
 @torch.no_grad()

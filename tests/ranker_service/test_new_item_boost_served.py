@@ -12,7 +12,13 @@ from kairos.v1 import ranker_pb2
 from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerFactory, copy_artifact
-from tests.ranker_service.test_service_e2e import MINUTE, append, dataset_item, offline_top
+from tests.ranker_service.test_service_e2e import (
+    MINUTE,
+    append,
+    dataset_item,
+    offline_top,
+    recommend_like_offline,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,16 +45,10 @@ def test_ranker_serves_the_boost_like_the_offline_model(
     ranker = start_ranker(folder, user_state_address)
     ids = offline.catalogue().item_ids
     history = [ids[j] for j in (11, 251, 34, 901, 42, 1201, 8, 78, 641, 6)]
-    times = append(user_state_address, "boost-user", history)
-    request_ms = times[-1] + 3 * 3_600_000
-    reply = ranker.stub.Recommend(
-        ranker_pb2.RecommendRequest(user_id="boost-user", k=10, request_time_ms=request_ms), timeout=5
-    )
-    expected_ids, expected_scores = offline_top(offline, history, times, request_ms, 10)
-    assert [i.item_id for i in reply.items] == expected_ids
-    np.testing.assert_allclose([i.score for i in reply.items], expected_scores, rtol=1e-4, atol=1e-5)
+    reply, times, request_ms = recommend_like_offline(ranker, offline, user_state_address, "boost-user", history)
+    served = [i.item_id for i in reply.items]
     plain_ids, _ = offline_top(plain, history, times, request_ms, 10)
-    assert sum(i in untrained for i in expected_ids) > sum(i in untrained for i in plain_ids)
+    assert sum(i in untrained for i in served) > sum(i in untrained for i in plain_ids)
     info = next(line for line in ranker.metrics().splitlines() if line.startswith("kairos_ranker_model_info{"))
     assert 'new_item_boost="1.50"' in info
 

@@ -62,17 +62,26 @@ def offline_top(model: ServingModel, history: list[str], times: list[int], reque
     return [c.item_ids[j] for j in top], scores[top]
 
 
-def test_recommend_matches_the_offline_model(ranker: RankerProcess, offline: ServingModel, user_state_address):
-    ids = offline.catalogue().item_ids
-    history = [ids[j] for j in (10, 250, 33, 900, 41, 1200, 7, 77, 640, 5)]
-    times = append(user_state_address, "parity-user", history)
+def recommend_like_offline(
+    ranker: RankerProcess, offline: ServingModel, user_state_address: str, user: str, history: list[str]
+) -> tuple[ranker_pb2.RecommendResponse, list[int], int]:
+    """Store ``history`` for ``user``, ask the ranker for 10 items 3 hours after the last event and assert the
+    reply is the offline model's top 10 (ids and scores); returns (reply, event times, request time)."""
+    times = append(user_state_address, user, history)
     request_ms = times[-1] + 3 * 3_600_000
     reply = ranker.stub.Recommend(
-        ranker_pb2.RecommendRequest(user_id="parity-user", k=10, request_time_ms=request_ms), timeout=5
+        ranker_pb2.RecommendRequest(user_id=user, k=10, request_time_ms=request_ms), timeout=5
     )
     expected_ids, expected_scores = offline_top(offline, history, times, request_ms, 10)
     assert [i.item_id for i in reply.items] == expected_ids
     np.testing.assert_allclose([i.score for i in reply.items], expected_scores, rtol=1e-4, atol=1e-5)
+    return reply, times, request_ms
+
+
+def test_recommend_matches_the_offline_model(ranker: RankerProcess, offline: ServingModel, user_state_address):
+    ids = offline.catalogue().item_ids
+    history = [ids[j] for j in (10, 250, 33, 900, 41, 1200, 7, 77, 640, 5)]
+    reply, _, request_ms = recommend_like_offline(ranker, offline, user_state_address, "parity-user", history)
     assert reply.model_version == offline.version
     assert reply.history_length == len(history) and not reply.degradations
     assert reply.request_time_ms == request_ms
