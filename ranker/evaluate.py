@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in names
     }
     report["train_seconds"] = {n: sum(r["train_seconds"] for r in runs[n]) / len(runs[n]) for n in names}
-    report["new_item_boost_beta"] = {n: [r.get("new_item_boost", {}).get("beta", 0.0) for r in runs[n]] for n in names}
+    report["new_item_boost_beta"] = {n: [r["new_item_boost"]["beta"] for r in runs[n]] for n in names}
     out_json = REPO_ROOT / eval_cfg.report_json
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=2))

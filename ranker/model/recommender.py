@@ -6,7 +6,7 @@ s_m at the last position and the item vector the concatenation of the item's pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -29,6 +29,10 @@ class ItemInputs:
     has_text: torch.Tensor  # (...) bool
     has_image: torch.Tensor  # (...) bool
     index: torch.Tensor | None = None  # (...) long catalogue index (ID modality only)
+
+    def without(self, modality: str) -> ItemInputs:
+        """A copy with one content modality ('text' or 'image') marked absent for every item."""
+        return replace(self, **{f"has_{modality}": torch.zeros_like(self.has_text)})
 
 
 @dataclass

@@ -47,8 +47,8 @@ class LossConfig(_Strict):
     balance: Term = Term(enabled=True, weight=0.3, temperature=1.0)
     distill: Term = Field(
         Term(enabled=False, weight=1.0, temperature=1.0),
-        description="text-path student (every image absent, imputed from text) distilled from the fused model's "
-        "detached next-item distribution",
+        description="self-distillation: the model with every image absent (each imputed from its text) learns the "
+        "full model's detached next-item distribution (KL at temperature T, scaled by T²)",
     )
     modality_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="per-position chance to drop a modality")
     step_modality_dropout: float = Field(

@@ -142,15 +142,7 @@ class TrainingObjective(nn.Module):
         content = [n for n in names if n in ("text", "image")]
         if not self.training or len(content) < 2 or torch.rand(()) >= self.cfg.step_modality_dropout:
             return catalogue
-        dropped = content[int(torch.randint(len(content), ()))]
-        absent = torch.zeros_like(catalogue.has_text)
-        return ItemInputs(
-            text=catalogue.text,
-            image=catalogue.image,
-            has_text=absent if dropped == "text" else catalogue.has_text,
-            has_image=absent if dropped == "image" else catalogue.has_image,
-            index=catalogue.index,
-        )
+        return catalogue.without(content[int(torch.randint(len(content), ()))])
 
     def _drop_modalities(self, history: list[torch.Tensor], names: list[str]) -> list[torch.Tensor]:
         """Training-time modality dropout: a position loses one content modality (→ its absent or imputed vector)."""
@@ -174,14 +166,7 @@ class TrainingObjective(nn.Module):
         """KL(teacher || student) over the training items, at temperature T and scaled by T²; the student is the
         same model with every image absent (each imputed from its text), as when all images are dropped."""
         model, t = self.model, self.cfg.distill.temperature
-        no_images = ItemInputs(
-            text=catalogue.text,
-            image=catalogue.image,
-            has_text=catalogue.has_text,
-            has_image=torch.zeros_like(catalogue.has_image),
-            index=catalogue.index,
-        )
-        items_c = model.item_vectors(no_images)
+        items_c = model.item_vectors(catalogue.without("image"))
         states = model.encode([c[batch.items] for c in items_c], batch.seq)
         mask = batch.seq.mask
         student = sum(s[mask][pick] @ c.T for s, c in zip(states, items_c, strict=True))

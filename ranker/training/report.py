@@ -96,7 +96,7 @@ def render_markdown(report: dict, context: dict) -> str:
             f"{k} {statistics.fmean(r['final_contribution'][k] for r in runs):.2f}"
             for k in runs[0]["final_contribution"]
         )
-        betas = ", ".join(f"{r.get('new_item_boost', {}).get('beta', 0.0):.2f}" for r in runs)
+        betas = ", ".join(f"{beta:.2f}" for beta in report["new_item_boost_beta"][m])
         lines.append(f"| {m} | {report['train_seconds'][m]:.0f} | {epochs} | {betas} | {contrib} |")
     lines += [
         "",

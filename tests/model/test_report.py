@@ -33,9 +33,9 @@ def test_targets_table_and_summary_keys() -> None:
         "full": _model(0.067, 0.012, 0.062),
         "sasrec": _model(0.060, 0.0, 0.060),
         "train_seconds": {"full": 420.0, "sasrec": 200.0},
-        "new_item_boost_beta": {"full": [0.5, 0.45], "sasrec": [0.0, 0.0]},
+        "new_item_boost_beta": {"full": [0.5, 0.5], "sasrec": [0.0, 0.0]},
     }
-    run = {"best_epoch": 20, "final_contribution": {"text": 1.0}, "new_item_boost": {"beta": 0.5}}
+    run = {"best_epoch": 20, "final_contribution": {"text": 1.0}}
     context = {
         "items": 1682, "users": 943, "cold_items": 168, "warm_cases": 848, "cold_cases": 95, "seeds": [0, 1],
         "runs": {"full": [run, run], "sasrec": [run, run]},
