@@ -40,6 +40,15 @@ class ModelConfig(BaseModel):
     cross_domain: bool = False
     num_domains: int = Field(1, ge=1)
     simtier_bins: int = Field(0, ge=0, description="0: off; >0: SimTier similarity histogram re-ranking")
+    repeat_bias: bool = Field(
+        False, description="learned score term for items already in the history, by time since that event"
+    )
+    repeat_bias_scale: float = Field(
+        10.0,
+        gt=0,
+        description="the repeat bias is this times its table: Adam moves a weight by about lr per step, and the "
+        "bias must be able to travel several logits in a few hundred steps",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:

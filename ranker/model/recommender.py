@@ -2,6 +2,8 @@
 
 Score(user, item) = sum_m s_m · c_m(item): the user vector is the concatenation of the per-modality states
 s_m at the last position and the item vector the concatenation of the item's projected modality vectors c_m.
+With ``repeat_bias`` on, items already in the history also get a learned term that depends on the time since
+their event (:mod:`ranker.model.repeat_bias`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ranker.model.config import ModelConfig
 from ranker.model.dropout import FastDropout
 from ranker.model.modality import FeatureProjection
 from ranker.model.moe import InteractiveMoE, TemporalMoE, TimeEmbedding
+from ranker.model.repeat_bias import RepeatBias
 from ranker.model.simtier import SimTier
 from ranker.model.temporal import absolute_time_features, interval_buckets, log_bucket, num_bucket_embeddings
 
@@ -110,6 +113,9 @@ class Recommender(nn.Module):
         else:
             self.domain_query = None
         self.simtier = SimTier(cfg.simtier_bins, 2) if cfg.simtier_bins else None
+        self.repeat_bias = (
+            RepeatBias(cfg.interval_scale, cfg.interval_buckets, cfg.repeat_bias_scale) if cfg.repeat_bias else None
+        )
 
     @property
     def modalities(self) -> list[str]:

@@ -8,6 +8,7 @@
     users = model.user_vectors_from_item_vectors(items[h_rows],           # same, from cached item vectors
                                                  timestamps_ms, lengths, request_time_ms)
     scores = users @ items.T                                              # higher is better
+    bias = model.history_bias(timestamps_ms, lengths, request_time_ms)   # (B, L) or None, see below
 
 Item vectors depend only on an item's content (text and image encoder outputs, either may be absent), so an
 item created after training is scorable as soon as it is encoded. The history of a user is given as the raw
@@ -17,8 +18,11 @@ history as those vectors instead (``user_vectors_from_item_vectors``: same resul
 With a new-item boost in the artifact (``ranker.model.new_item_boost``) both vectors carry one extra last
 column, so that ``users @ items.T`` already includes the boost of items without training events; the history
 vectors given to ``user_vectors_from_item_vectors`` are rows of ``item_vectors`` with that column.
-``catalogue()`` returns the training item table stored in the artifact so a service can build its index without
-the dataset. All calls run under ``torch.inference_mode`` and a lock, so one instance may be shared by threads.
+With a repeat bias in the artifact (``ranker.model.repeat_bias``) an item that is already in a user's history
+scores ``users @ items.T`` plus the sum of :meth:`history_bias` over its history positions: that term depends on
+the user's history, so a service adds it after retrieval. ``catalogue()`` returns the training item table
+stored in the artifact so a service can build its index without the dataset. All calls run under
+``torch.inference_mode`` and a lock, so one instance may be shared by threads.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class ServingModel:
         self._boost = boost
         self.new_item_boost = boost.beta if boost is not None else 0.0
         self.dim = model.cfg.user_dim + (1 if boost is not None else 0)
+        self.repeat_bias = model.repeat_bias is not None
         self.id_free = model.cfg.id_free
         self.max_len = model.cfg.max_len
         self.text_dim = model.cfg.text_dim
@@ -185,6 +190,22 @@ class ServingModel:
         with self._lock, torch.inference_mode():
             per_modality = list(torch.from_numpy(vectors[..., :width]).split(self._model.cfg.dim, dim=-1))
             return self._with_boost(self._encode(per_modality, seq, keep, lengths_t))
+
+    def history_bias(
+        self, timestamps_ms: np.ndarray, lengths: np.ndarray, request_time_ms: np.ndarray
+    ) -> np.ndarray | None:
+        """(B, L) float32 learned repeat bias of each history position's item for a request at
+        ``request_time_ms`` (B,), 0 at pads and at events older than the most recent ``max_len``; None when the
+        artifact has no repeat bias. An item's score gains the sum over its positions."""
+        if self._model.repeat_bias is None:
+            return None
+        times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
+        seq, keep, _ = self._sequence(times, lengths, request, None, None)
+        with self._lock, torch.inference_mode():
+            bias = self._model.repeat_bias.last_position(seq.times_ms, seq.mask, seq.request_ms[:, -1])
+        out = np.zeros(times.shape, dtype=np.float32)
+        np.put_along_axis(out, keep.numpy(), bias.numpy().astype(np.float32), axis=1)
+        return out
 
     @staticmethod
     def _check_times(

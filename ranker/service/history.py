@@ -26,6 +26,7 @@ class UsableHistory:
     """Index rows of the events the model can use (oldest first) and what was skipped."""
 
     rows: list[int]
+    item_ids: list[str]  # the item of each row
     times_ms: list[int]
     domains: list[str]
     seen_item_ids: frozenset[str]
@@ -34,17 +35,23 @@ class UsableHistory:
 
 def usable_history(events: list[Event], row_of: Mapping[str, int], max_len: int) -> UsableHistory:
     """Keep events whose item is indexed (``row_of``: item id -> row); the newest ``max_len`` of them."""
-    rows, times, domains, unknown = [], [], [], 0
+    rows, ids, times, domains, unknown = [], [], [], [], 0
     for e in events:
         row = row_of.get(e.item_id)
         if row is None:
             unknown += 1
             continue
         rows.append(row)
+        ids.append(e.item_id)
         times.append(e.timestamp_ms)
         domains.append(e.domain)
     return UsableHistory(
-        rows[-max_len:], times[-max_len:], domains[-max_len:], frozenset(e.item_id for e in events), unknown
+        rows[-max_len:],
+        ids[-max_len:],
+        times[-max_len:],
+        domains[-max_len:],
+        frozenset(e.item_id for e in events),
+        unknown,
     )
 
 

@@ -32,6 +32,7 @@ class ModelAdapter:
         self.version: str = str(model.version)
         self.dim: int = int(model.dim)
         self.new_item_boost: float = float(model.new_item_boost)
+        self.repeat_bias: bool = bool(model.repeat_bias)
         self.max_len: int = int(model.max_len)
         self.text_dim: int = int(model.text_dim)
         self.image_dim: int = int(model.image_dim)
@@ -95,3 +96,7 @@ class ModelAdapter:
             batch.item_vectors, batch.times_ms, batch.lengths, batch.request_ms, domains, targets
         )
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def history_bias(self, batch: HistoryBatch) -> np.ndarray | None:
+        """(B, L) float32 repeat bias each history position adds to its item's score; None without one."""
+        return self.model.history_bias(batch.times_ms, batch.lengths, batch.request_ms)

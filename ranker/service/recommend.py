@@ -8,14 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+import numpy as np
 
 from kairos.v1 import ranker_pb2
-from ranker.index import SearchQuery
+from ranker.index import SearchQuery, SearchResult
 from ranker.service.batcher import MicroBatcher
 from ranker.service.compute import ComputeWorker
-from ranker.service.history import UsableHistory, assemble, merge_events, usable_history
+from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
 from ranker.service.metrics import RankerMetrics
 from ranker.service.popularity import PopularityRanker
+from ranker.service.repeat import history_item_bias, merge_history, search_without_history
 from ranker.service.settings import RankerSettings
 from ranker.service.state import ServingState
 from ranker.service.validation import RecommendQuery
@@ -149,7 +151,8 @@ class RecommendPipeline:
             self._metrics.history_cache.labels("hit").inc(hits)
             self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
-            for i, result in zip(personal, state.index.search(users, queries), strict=True):
+            results = self._search(state, users, queries, [histories[i] for i in personal], hist)
+            for i, result in zip(personal, results, strict=True):
                 answers[i] = self._answer(state, batch[i].query, histories[i], user_state_down)
                 answers[i].items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
                 answers[i].unknown_candidate_ids = result.unknown_candidate_ids
@@ -157,6 +160,25 @@ class RecommendPipeline:
             if answer is None:
                 answers[i] = self._fallback(state, batch[i].query, histories[i], user_state_down)
         return [a for a in answers if a is not None]
+
+    @staticmethod
+    def _search(
+        state: ServingState,
+        users: np.ndarray,
+        queries: list[SearchQuery],
+        histories: list[UsableHistory],
+        batch: HistoryBatch,
+    ) -> list[SearchResult]:
+        """Top-k per query; with a repeat bias the history items are scored apart and merged in."""
+        bias = state.model.history_bias(batch)
+        if bias is None:
+            return state.index.search(users, queries)
+        searched = [search_without_history(q, h) for q, h in zip(queries, histories, strict=True)]
+        results = state.index.search(users, searched)
+        return [
+            merge_history(result, users[q.user], state.index.vectors, history_item_bias(h, bias[j]), q)
+            for j, (result, q, h) in enumerate(zip(results, queries, histories, strict=True))
+        ]
 
     @staticmethod
     def _search_query(user: int, q: RecommendQuery, h: UsableHistory) -> SearchQuery:

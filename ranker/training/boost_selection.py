@@ -29,11 +29,18 @@ def item_matrix(model: Recommender, catalogue: Catalogue) -> np.ndarray:
 
 
 def select_new_item_boost(
-    model: Recommender, split: Split, catalogue: Catalogue, max_warm_cost: float, grid: tuple[float, ...] = BETA_GRID
+    model: Recommender,
+    split: Split,
+    catalogue: Catalogue,
+    max_warm_cost: float,
+    grid: tuple[float, ...] = BETA_GRID,
+    max_image_free_cost: float = 0.0,
 ) -> tuple[NewItemBoost | None, list[dict[str, float]]]:
     """The largest ``beta`` in ``grid`` whose validation warm NDCG@10 is at least (1 - ``max_warm_cost``) of the
-    unboosted value; returns that boost (None if no beta qualifies) and the table (beta, warm and cold
-    validation NDCG@10 for 0 and every grid value) it was chosen from.
+    unboosted value and, with ``max_image_free_cost`` > 0, whose warm NDCG@10 with every image absent is at least
+    (1 - ``max_image_free_cost``) of its own unboosted value; returns that boost (None if no beta qualifies) and
+    the table (beta, warm, cold and, when measured, no_images validation NDCG@10 for 0 and every grid value) it
+    was chosen from.
 
     ``max_warm_cost`` 0 turns the boost off. Untrained items are those without training events
     (``split.train_items`` False), which in the split are the cold items.
@@ -44,6 +51,9 @@ def select_new_item_boost(
     valid = split.valid
     parts = {name: valid.subset(keep) for name, keep in (("warm", ~valid.cold), ("cold", valid.cold))}
     scored = {name: score_and_users(model, catalogue, cases) for name, cases in parts.items()}
+    if max_image_free_cost > 0 and {"text", "image"} <= set(model.modalities):  # else nothing is left without images
+        parts["no_images"] = parts["warm"]
+        scored["no_images"] = score_and_users(model, catalogue.without("image"), parts["warm"])
 
     def metric(name: str, beta: float) -> float:
         cases: EvalCases = parts[name]
@@ -52,8 +62,9 @@ def select_new_item_boost(
         scores = with_boost(*scored[name], base.with_beta(beta), catalogue.item_ids)
         return ranking_metrics(case_ranks(scores, cases))[SELECTION_METRIC]
 
-    floor = (1.0 - max_warm_cost) * metric("warm", 0.0)
-    table = [{"beta": 0.0, "warm": metric("warm", 0.0), "cold": metric("cold", 0.0)}]
-    table += [{"beta": beta, "warm": metric("warm", beta), "cold": metric("cold", beta)} for beta in grid]
-    chosen = max((row["beta"] for row in table if row["warm"] >= floor), default=0.0)
+    table = [{name: metric(name, beta) for name in parts} | {"beta": beta} for beta in (0.0, *grid)]
+    budgets = {"warm": max_warm_cost} | ({"no_images": max_image_free_cost} if "no_images" in parts else {})
+    floors = {name: (1.0 - cost) * table[0][name] for name, cost in budgets.items()}
+    within = [row["beta"] for row in table if all(row[name] >= floor for name, floor in floors.items())]
+    chosen = max(within, default=0.0)
     return (base.with_beta(chosen) if chosen > 0 else None), table

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ranker.model.config import ModelConfig
 
@@ -81,6 +81,13 @@ class TrainConfig(_Strict):
         description="after training, raise items without training events by the largest new-item boost whose "
         "validation warm NDCG@10 cost stays within this fraction (ranker.model.new_item_boost); 0 = no boost",
     )
+    new_item_boost_max_image_free_cost: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="the new-item boost must also keep validation warm NDCG@10 with every image absent within "
+        "this fraction of its unboosted value (the image-free fallback stays usable); 0 = not checked",
+    )
     eval_every: int = Field(1, ge=1)
     threads: int = Field(0, ge=0, description="torch threads per process; 0 = leave torch's default")
     progress: bool = True
@@ -94,6 +101,12 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> ExperimentConfig:
+        if self.model.repeat_bias and self.loss.softmax != "full":
+            raise ValueError("model.repeat_bias: needs loss.softmax 'full' (the sampled softmax has no history term)")
+        return self
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

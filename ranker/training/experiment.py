@@ -90,7 +90,13 @@ def boost_and_test(
     """Choose the new-item boost on validation (``train.new_item_boost_max_cost``), then test with it.
 
     Returns (boost or None, {"beta", "selection"} for metrics.json, test metrics)."""
-    boost, table = select_new_item_boost(model, split, catalogue, cfg.train.new_item_boost_max_cost)
+    boost, table = select_new_item_boost(
+        model,
+        split,
+        catalogue,
+        cfg.train.new_item_boost_max_cost,
+        max_image_free_cost=cfg.train.new_item_boost_max_image_free_cost,
+    )
     info = {"beta": boost.beta if boost is not None else 0.0, "selection": table}
     return boost, info, evaluate_test(model, split, catalogue, boost)
 

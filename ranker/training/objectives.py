@@ -8,6 +8,7 @@ from torch import nn
 
 from ranker.data.batches import Batch
 from ranker.model.recommender import ItemInputs, Recommender, gather_items
+from ranker.model.repeat_bias import add_repeat_bias
 from ranker.training.config import LossConfig
 from ranker.training.losses import (
     balance_loss,
@@ -52,6 +53,8 @@ class TrainingObjective(nn.Module):
         per_modality = [u @ c.T for u, c in zip(users, items_c, strict=True)]
         if cfg.softmax == "full":
             logits = sum(per_modality)
+            if model.repeat_bias is not None:
+                logits = self._with_repeat_bias(logits, batch)
             if cfg.popularity_correction:
                 logits = logits - cfg.popularity_correction * torch.log(proposal.clamp(min=1e-12))
             main = full_softmax_ce(logits, targets, allowed)
@@ -135,6 +138,13 @@ class TrainingObjective(nn.Module):
 
         out["loss"] = total
         return out
+
+    def _with_repeat_bias(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """(P, N) logits of the valid positions plus each one's repeat bias on the items of its history prefix."""
+        seq, mask = batch.seq, batch.seq.mask
+        bias = self.model.repeat_bias.pair_bias(seq.times_ms, mask, seq.request_ms)  # (B, L, L)
+        items = batch.items.unsqueeze(1).expand_as(bias)
+        return add_repeat_bias(logits, items[mask], bias[mask])
 
     def _drop_catalogue_modality(self, catalogue: ItemInputs, names: list[str]) -> ItemInputs:
         """Training-time whole-modality dropout: for this step one content modality is absent for every item,

@@ -11,6 +11,7 @@ from ranker.metrics import target_ranks
 from ranker.model.catalogue import Catalogue
 from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.recommender import Recommender, gather_items
+from ranker.model.repeat_bias import add_repeat_bias
 
 
 @torch.no_grad()
@@ -52,6 +53,10 @@ def score_and_users(
         scores = user @ matrix.T
         if model.simtier is not None:
             scores = scores + model.simtier_scores(gather_items(table, batch.items), batch.seq.mask, table)
+        if model.repeat_bias is not None:
+            seq = batch.seq
+            bias = model.repeat_bias.last_position(seq.times_ms, seq.mask, seq.request_ms[:, -1])
+            scores = add_repeat_bias(scores, batch.items, bias)
         out[rows] = scores.numpy()
         users[rows] = user.numpy()
     return out, users

@@ -108,6 +108,24 @@ def test_selection_keeps_the_last_beta_within_the_warm_budget(
     assert table[-1]["cold"] >= table[0]["cold"] and table[-1]["warm"] <= table[0]["warm"]
 
 
+def test_the_image_free_budget_also_bounds_the_chosen_beta(
+    model: Recommender, synthetic_split: Split, synthetic_catalogue: Catalogue
+) -> None:
+    grid = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+    warm_only, table = select_new_item_boost(model, synthetic_split, synthetic_catalogue, 0.2, grid)
+    assert "no_images" not in table[0]
+    both, table = select_new_item_boost(
+        model, synthetic_split, synthetic_catalogue, 0.2, grid, max_image_free_cost=0.05
+    )
+    chosen = both.beta if both is not None else 0.0
+    warm_floor, image_free_floor = 0.8 * table[0]["warm"], 0.95 * table[0]["no_images"]
+    within = [r["beta"] for r in table if r["warm"] >= warm_floor and r["no_images"] >= image_free_floor]
+    assert chosen == max(within, default=0.0)
+    assert warm_only is not None and chosen < warm_only.beta  # here the image-free budget is the binding one
+    # the image-free scores are other scores: the same beta costs them differently
+    assert [r["no_images"] for r in table] != [r["warm"] for r in table]
+
+
 def test_evaluate_test_reports_the_unboosted_cold_split_too(
     model: Recommender, synthetic_split: Split, synthetic_catalogue: Catalogue
 ) -> None:

@@ -58,6 +58,9 @@ def offline_top(model: ServingModel, history: list[str], times: list[int], reque
         np.array([times]), np.array([len(rows)]), np.array([request_ms]),
     )  # fmt: skip
     scores = (user @ model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=c.item_ids).T)[0]
+    bias = model.history_bias(np.array([times]), np.array([len(rows)]), np.array([request_ms]))
+    if bias is not None:  # the repeat bias of the history items
+        np.add.at(scores, rows, bias[0])
     top = np.argsort(-scores, kind="stable")[:k]
     return [c.item_ids[j] for j in top], scores[top]
 

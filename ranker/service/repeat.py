@@ -1,0 +1,63 @@
+"""The artifact's repeat bias at serving time: history items are scored apart from the index and merged in.
+
+The index ranks by ``user @ item`` alone. An item in the user's history scores that plus the learned bias of
+its history positions (``ranker.model.repeat_bias``), which can move it far down (never re-consumed) or up
+(re-consumed soon after). So the search leaves the history items out and they are scored exactly here, which
+gives the same top-k as scoring the whole catalogue with the bias, whatever its sign.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from ranker.index import SearchQuery, SearchResult
+from ranker.service.history import UsableHistory
+
+
+def history_item_bias(history: UsableHistory, bias: np.ndarray) -> dict[str, tuple[int, float]]:
+    """item id -> (index row, summed bias) over the history's positions; ``bias`` is the row's (L,) biases."""
+    total: dict[str, float] = defaultdict(float)
+    rows: dict[str, int] = {}
+    for position, (item, row) in enumerate(zip(history.item_ids, history.rows, strict=True)):
+        total[item] += float(bias[position])
+        rows[item] = row
+    return {item: (rows[item], total[item]) for item in rows}
+
+
+def search_without_history(query: SearchQuery, history: UsableHistory) -> SearchQuery:
+    """``query`` with the history's items also excluded (they are scored by :func:`merge_history`)."""
+    return SearchQuery(
+        user=query.user,
+        k=query.k,
+        exclude_ids=query.exclude_ids | frozenset(history.item_ids),
+        candidate_ids=query.candidate_ids,
+    )
+
+
+def merge_history(
+    result: SearchResult,
+    user: np.ndarray,
+    vectors: np.ndarray,
+    history_bias: dict[str, tuple[int, float]],
+    query: SearchQuery,
+) -> SearchResult:
+    """Top ``query.k`` of ``result`` (history items excluded) and the history items scored ``user @ vector +
+    bias``; items the query excludes, or outside its candidate list when it has one, stay out."""
+    allowed = None if query.candidate_ids is None else set(query.candidate_ids)
+    items = [
+        (item, row, bias)
+        for item, (row, bias) in history_bias.items()
+        if item not in query.exclude_ids and (allowed is None or item in allowed)
+    ]
+    if not items:
+        return result
+    rows = np.array([row for _, row, _ in items], dtype=np.int64)
+    scores = vectors[rows] @ user + np.array([bias for _, _, bias in items], dtype=np.float32)
+    all_ids = list(result.item_ids) + [item for item, _, _ in items]
+    all_scores = np.concatenate([result.scores.astype(np.float32), scores.astype(np.float32)])
+    order = np.argsort(-all_scores, kind="stable")[: query.k]
+    return SearchResult(
+        [all_ids[i] for i in order], all_scores[order], unknown_candidate_ids=result.unknown_candidate_ids
+    )
