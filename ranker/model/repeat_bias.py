@@ -20,7 +20,7 @@ class RepeatBias(nn.Module):
     """b(gap) = ``scale`` times a learned value per log-bucketed gap between a history event and the request,
     initialised to 0 (no effect)."""
 
-    def __init__(self, interval_scale: float, interval_buckets: int, scale: float = 1.0) -> None:
+    def __init__(self, interval_scale: float, interval_buckets: int, scale: float) -> None:
         super().__init__()
         self.interval_scale = interval_scale
         self.interval_buckets = interval_buckets

@@ -32,7 +32,6 @@ class ModelAdapter:
         self.version: str = str(model.version)
         self.dim: int = int(model.dim)
         self.new_item_boost: float = float(model.new_item_boost)
-        self.repeat_bias: bool = bool(model.repeat_bias)
         self.max_len: int = int(model.max_len)
         self.text_dim: int = int(model.text_dim)
         self.image_dim: int = int(model.image_dim)

@@ -25,7 +25,7 @@ SECOND = 1000
 
 
 def _bias_equal_to_bucket() -> RepeatBias:
-    bias = RepeatBias(interval_scale=1.0, interval_buckets=16)
+    bias = RepeatBias(interval_scale=1.0, interval_buckets=16, scale=1.0)
     with torch.no_grad():
         bias.table.weight.copy_(torch.arange(bias.table.num_embeddings, dtype=torch.float32).unsqueeze(1))
     return bias

@@ -12,13 +12,12 @@ import torch
 
 from kairos.v1 import ranker_pb2
 from ranker.index import SearchQuery, SearchResult
+from ranker.model.artifact import MODEL_CONFIG, WEIGHTS
 from ranker.model.serving import ServingModel
 from ranker.service.history import UsableHistory
 from ranker.service.repeat import history_item_bias, merge_history, search_without_history
 from tests.ranker_service.conftest import RankerFactory, copy_artifact
 from tests.ranker_service.test_service_e2e import recommend_like_offline
-
-WEIGHTS = "model.pt"
 
 
 def _history(ids: list[str], rows: list[int]) -> UsableHistory:
@@ -53,7 +52,7 @@ def test_merge_history_ranks_history_items_by_score_plus_bias() -> None:
 def with_bias(artifact: Path, target: Path, value: float) -> Path:
     """A copy of ``artifact`` whose repeat bias is ``value`` at every gap."""
     folder = copy_artifact(artifact, target)
-    scale = json.loads((folder / "model_config.json").read_text())["repeat_bias_scale"]
+    scale = json.loads((folder / MODEL_CONFIG).read_text())["repeat_bias_scale"]
     state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
     state["repeat_bias.table.weight"] = torch.full_like(state["repeat_bias.table.weight"], value / scale)
     torch.save(state, folder / WEIGHTS)
