@@ -1,14 +1,22 @@
 """Leave-one-out splits by time with a cold-start item hold-out.
 
 Per user, events are ordered by timestamp with file order as the tie-break. The last event is the test
-target, the second last the validation target, everything before is training data. A random fraction of
-items is *cold*: every interaction with them is withheld from training and from model inputs (histories), so
+target, the second last the validation target, everything before is training data. A fraction of items is
+*cold*: every interaction with them is withheld from training and from model inputs (histories: a cold item
+inside a user's history is dropped, as a service that never saw the item's events would not have them), so
 they appear only as evaluation targets. Test users whose target is cold form the cold test set.
+
+Cold items are chosen in one of two ways (``cold_by``):
+
+- ``random``: a random ``cold_fraction`` of the catalogue (seeded; the ALDI / CLCRec convention);
+- ``time``: the ``cold_fraction`` of items whose first interaction is latest, i.e. the genuinely newest items
+  (ties on the first-interaction time broken by item order; items without events count as newest).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -94,20 +102,42 @@ def _drop(seq: Sequence, keep: np.ndarray) -> Sequence:
     return Sequence(items=seq.items[keep], times_ms=seq.times_ms[keep], domains=seq.domains[keep])
 
 
-def leave_one_out(dataset: Dataset, cold_fraction: float = 0.1, seed: int = 0, max_len: int = 50) -> Split:
-    """Leave-one-out split by time with a random ``cold_fraction`` of items held out of training.
+ColdBy = Literal["random", "time"]
+
+
+def cold_items(dataset: Dataset, fraction: float, by: ColdBy = "random", seed: int = 0) -> np.ndarray:
+    """(N,) bool mask of the ``fraction`` of catalogue items held out as cold (see the module docstring)."""
+    if not 0.0 <= fraction < 1.0:
+        raise DatasetError(f"cold_fraction: must be in [0, 1), got {fraction}")
+    n_items = len(dataset.items)
+    size = round(fraction * n_items)
+    cold = np.zeros(n_items, dtype=bool)
+    if by == "random":
+        cold[np.random.default_rng(seed).choice(n_items, size=size, replace=False)] = True
+    elif by == "time":
+        index = {item: i for i, item in enumerate(dataset.items.item_ids)}
+        items = np.fromiter((index[i] for i in dataset.events.item_ids), dtype=np.int64, count=len(dataset.events))
+        first = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, items, dataset.events.timestamps_ms)
+        newest_first = np.lexsort((-np.arange(n_items), -first))  # latest first event, later rows first on ties
+        cold[newest_first[:size]] = True
+    else:
+        raise DatasetError(f"cold_by: expected 'random' or 'time', got {by!r}")
+    return cold
+
+
+def leave_one_out(
+    dataset: Dataset, cold_fraction: float = 0.1, seed: int = 0, max_len: int = 50, cold_by: ColdBy = "random"
+) -> Split:
+    """Leave-one-out split by time with ``cold_fraction`` of items (chosen ``cold_by``) held out of training.
 
     Histories given to evaluation cases are truncated to the last ``max_len`` non-cold events.
     """
-    if not 0.0 <= cold_fraction < 1.0:
-        raise DatasetError(f"cold_fraction: must be in [0, 1), got {cold_fraction}")
     if max_len < 1:
         raise DatasetError(f"max_len: must be >= 1, got {max_len}")
+    cold = cold_items(dataset, cold_fraction, cold_by, seed)
     user_ids, seqs, domain_names = user_sequences(dataset)
     n_items = len(dataset.items)
-    rng = np.random.default_rng(seed)
-    cold = np.zeros(n_items, dtype=bool)
-    cold[rng.choice(n_items, size=round(cold_fraction * n_items), replace=False)] = True
 
     train: list[Sequence] = []
     cases: dict[str, list[tuple]] = {"valid": [], "test": []}

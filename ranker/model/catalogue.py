@@ -20,11 +20,12 @@ class Catalogue:
     image: np.ndarray  # (N, image_dim) float32
     has_text: np.ndarray  # (N,) bool
     has_image: np.ndarray  # (N,) bool
+    train_counts: np.ndarray | None = None  # (N,) int64 training events per item (None: unknown, all trained)
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
-        for name in ("text", "image", "has_text", "has_image"):
-            if len(getattr(self, name)) != n:
+        for name in ("text", "image", "has_text", "has_image", "train_counts"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(f"{name}: {len(getattr(self, name))} rows for {n} item ids")
 
     def __len__(self) -> int:
@@ -48,7 +49,23 @@ class Catalogue:
         if missing:
             raise ValueError(f"item_ids: {len(missing)} items have no features, e.g. {missing[:5]}")
         rows = np.array([index[i] for i in item_ids], dtype=np.int64)
-        return Catalogue(list(item_ids), self.text[rows], self.image[rows], self.has_text[rows], self.has_image[rows])
+        counts = None if self.train_counts is None else self.train_counts[rows]
+        return Catalogue(
+            list(item_ids), self.text[rows], self.image[rows], self.has_text[rows], self.has_image[rows], counts
+        )
+
+    def with_train_counts(self, counts: np.ndarray) -> Catalogue:
+        """A copy that records how many training events each row had."""
+        return replace(self, train_counts=np.asarray(counts, dtype=np.int64))
+
+    @property
+    def trained(self) -> np.ndarray | None:
+        """(N,) bool: the rows that had training events, or None when unknown."""
+        return None if self.train_counts is None else self.train_counts > 0
+
+    def trained_mask(self) -> torch.Tensor | None:
+        """(N,) bool tensor of the rows that had training events, or None when unknown."""
+        return None if self.train_counts is None else torch.from_numpy(self.train_counts > 0)
 
     def without(self, modality: str) -> Catalogue:
         """A copy with one modality ('text' or 'image') marked absent for every item."""
@@ -77,6 +94,7 @@ class Catalogue:
             image=self.image,
             has_text=self.has_text,
             has_image=self.has_image,
+            **({} if self.train_counts is None else {"train_counts": self.train_counts}),
         )
         tmp.replace(path)
 
@@ -89,4 +107,5 @@ class Catalogue:
                 image=z["image"].astype(np.float32),
                 has_text=z["has_text"].astype(bool),
                 has_image=z["has_image"].astype(bool),
+                train_counts=z["train_counts"].astype(np.int64) if "train_counts" in z.files else None,
             )

@@ -19,6 +19,11 @@ class ModelConfig(BaseModel):
     text_dim: int = Field(384, ge=1)
     image_dim: int = Field(1280, ge=1)
     num_items: int = Field(0, ge=0, description="size of the ID embedding table (IDs on only)")
+    id_init: Literal["random", "content"] = Field(
+        "random",
+        description="ID table start: N(0, 0.02) or the items' raw content reduced by PCA to dim (same scale); "
+        "items without training events keep their start, so with 'content' a new item scores by its content",
+    )
     projection_hidden: int = Field(0, ge=0, description="0: linear projection; >0: one hidden layer")
     feature_dropout: dict[Literal["text", "image"], float] = Field(
         default_factory=dict, description="training-time dropout on each modality's encoder features (0: none)"
@@ -40,6 +45,11 @@ class ModelConfig(BaseModel):
     cross_domain: bool = False
     num_domains: int = Field(1, ge=1)
     simtier_bins: int = Field(0, ge=0, description="0: off; >0: SimTier similarity histogram re-ranking")
+    item_residual: bool = Field(
+        False,
+        description="dual-path items: content vector + a per-item trainable residual that only items with training "
+        "events have (zero-initialised; a new item is its content vector alone)",
+    )
     repeat_bias: bool = Field(
         False, description="learned score term for items already in the history, by time since that event"
     )

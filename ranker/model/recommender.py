@@ -90,6 +90,11 @@ class Recommender(nn.Module):
         self.imputers = (
             nn.ModuleDict({m: nn.Linear(d, d) for m in ("text", "image")}) if cfg.impute_missing and both else None
         )
+        if cfg.item_residual and cfg.num_items < 1:
+            raise ValueError("num_items: must be >= 1 when item_residual is on")
+        self.residual = nn.Embedding(cfg.num_items, m * d) if cfg.item_residual else None
+        if self.residual is not None:
+            nn.init.zeros_(self.residual.weight)
         self.id_embedding = nn.Embedding(cfg.num_items, d) if "id" in cfg.modalities else None
         if self.id_embedding is not None:
             nn.init.normal_(self.id_embedding.weight, std=0.02)
@@ -121,11 +126,13 @@ class Recommender(nn.Module):
     def modalities(self) -> list[str]:
         return list(self.cfg.modalities)
 
-    def item_vectors(self, items: ItemInputs) -> list[torch.Tensor]:
+    def item_vectors(self, items: ItemInputs, residual_keep: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Per-modality item vectors c_m (..., d) from content (and ids when the ID modality is on).
 
         A missing modality is its learned absent vector, or with ``impute_missing`` a prediction from the item's
-        other modality when that one is present.
+        other modality when that one is present. With ``item_residual`` each item with an index adds its residual
+        where ``residual_keep`` (same leading shape, bool) is true (everywhere when None); an index of -1 means
+        an item the model never trained on (no residual).
         """
         vectors: dict[str, torch.Tensor] = {}
         for name in self.cfg.modalities:
@@ -143,7 +150,19 @@ class Recommender(nn.Module):
             only_image = (items.has_image & ~items.has_text).unsqueeze(-1)
             vectors["image"] = torch.where(only_text, self.imputers["image"](text), image)
             vectors["text"] = torch.where(only_image, self.imputers["text"](image), text)
-        return [vectors[name] for name in self.cfg.modalities]
+        out = [vectors[name] for name in self.cfg.modalities]
+        if self.residual is not None and items.index is not None:
+            known = items.index >= 0
+            if residual_keep is not None:
+                known = known & residual_keep
+            extra = self.residual(items.index.clamp(min=0)) * known.unsqueeze(-1)
+            out = [v + r for v, r in zip(out, extra.split(self.cfg.dim, dim=-1), strict=True)]
+        return out
+
+    def catalogue_vectors(self, table: ItemInputs, trained: torch.Tensor | None) -> list[torch.Tensor]:
+        """Per-modality vectors (N, d) of a whole catalogue as it is scored: :meth:`item_vectors`, with the
+        residual (``item_residual``) only on the ``trained`` (N,) bool rows, as a service does for new items."""
+        return self.item_vectors(table, residual_keep=trained)
 
     def missing_vector(self, name: str, other: torch.Tensor | None) -> torch.Tensor:
         """What stands in for modality ``name`` when it is missing: imputed from ``other`` (the other content

@@ -28,6 +28,7 @@ stored in the artifact so a service can build its index without the dataset. All
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ class ServingModel:
         self.version = version
         self._boost = boost
         self.new_item_boost = boost.beta if boost is not None else 0.0
-        self.dim = model.cfg.user_dim + (1 if boost is not None else 0)
+        self.dim = model.cfg.user_dim + (boost.width if boost is not None else 0)
         self.repeat_bias = model.repeat_bias is not None
         self.id_free = model.cfg.id_free
         self.max_len = model.cfg.max_len
@@ -68,6 +69,11 @@ class ServingModel:
         self.image_dim = model.cfg.image_dim
         self.domain_names = list(domain_names)
         self._item_index = {item: i for i, item in enumerate(catalogue.item_ids)}
+        trained = catalogue.trained if catalogue.trained is not None else np.ones(len(catalogue), dtype=bool)
+        # dual-path artifacts: items with training events carry their residual, every other item is content alone
+        self._residual_rows = (
+            {item: i for i, item in enumerate(catalogue.item_ids) if trained[i]} if model.residual is not None else None
+        )
         self._history_cache = HistoryStateCache(history_cache_size)
 
     @classmethod
@@ -114,20 +120,45 @@ class ServingModel:
         """(n, dim) float32 item vectors from encoder outputs (``item_index`` only for ID-enabled artifacts;
         ``item_ids`` required when the artifact has a new-item boost, which marks the untrained ones)."""
         n = len(has_text)
-        if self._boost is not None and (item_ids is None or len(item_ids) != n):
-            raise ValueError(f"item_ids: {n} ids required (the artifact has a new-item boost)")
+        if (self._boost is not None or self._residual_rows is not None) and (item_ids is None or len(item_ids) != n):
+            raise ValueError(f"item_ids: {n} ids required (the artifact has a new-item boost or item residuals)")
         inputs = self._items(text, image, has_text, has_image, (n,), item_index)
+        if self._residual_rows is not None and item_ids is not None:
+            rows = np.array([self._residual_rows.get(i, -1) for i in item_ids], dtype=np.int64)
+            inputs = replace(inputs, index=torch.from_numpy(rows))
         with self._lock, torch.inference_mode():
             out = torch.cat(self._model.item_vectors(inputs), dim=-1).numpy().astype(np.float32, copy=False)
         if self._boost is None:
             return out
-        return np.concatenate([out, self._boost.item_column(item_ids)[:, None]], axis=1)
+        assert item_ids is not None
+        codes = self._boost.codes(text, image, has_text, has_image) if self._boost.content is not None else None
+        return np.concatenate([out, self._boost.item_columns(list(item_ids), codes)], axis=1)
 
-    def _with_boost(self, users: np.ndarray) -> np.ndarray:
-        """User vectors with the boost column appended (unchanged without a boost)."""
+    def _with_boost(self, users: np.ndarray, history_codes: np.ndarray | None, lengths: np.ndarray) -> np.ndarray:
+        """User vectors with the boost columns appended (unchanged without a boost); ``history_codes`` (B, L, r)
+        are the history items' content codes (content channel only)."""
         if self._boost is None:
             return users
-        return np.concatenate([users, self._boost.user_column(users)[:, None]], axis=1)
+        profiles = None
+        if self._boost.content is not None:
+            assert history_codes is not None
+            profiles = self._boost.content.profiles(history_codes, lengths)
+        return np.concatenate([users, self._boost.user_columns(users, profiles)], axis=1)
+
+    def _history_codes(
+        self, text: np.ndarray, image: np.ndarray, has_text: np.ndarray, has_image: np.ndarray
+    ) -> np.ndarray | None:
+        """(B, L, r) content codes of raw history features, or None without a content channel."""
+        if self._boost is None or self._boost.content is None:
+            return None
+        b, length = np.asarray(has_text).shape
+        flat = self._boost.codes(
+            np.asarray(text, np.float32).reshape(b * length, -1),
+            np.asarray(image, np.float32).reshape(b * length, -1),
+            np.asarray(has_text, bool).reshape(-1),
+            np.asarray(has_image, bool).reshape(-1),
+        )
+        return flat.reshape(b, length, -1)
 
     def user_vectors(
         self,
@@ -148,6 +179,11 @@ class ServingModel:
         lengths (B,) with 1 <= length <= L, request_time_ms (B,), domains (B, L) and target_domain (B,) as
         domain indices (cross-domain models; default domain 0).
         """
+        if self._residual_rows is not None:
+            raise ValueError(
+                "history: this artifact has item residuals; pass the history items' item_vectors rows to "
+                "user_vectors_from_item_vectors"
+            )
         times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
         b, length = times.shape
         items = self._items(
@@ -160,8 +196,10 @@ class ServingModel:
             prefix="history_",
         )
         seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
+        codes = self._history_codes(history_text, history_image, history_has_text, history_has_image)
         with self._lock, torch.inference_mode():
-            return self._with_boost(self._encode(self._model.item_vectors(items), seq, keep, lengths_t))
+            users = self._encode(self._model.item_vectors(items), seq, keep, lengths_t)
+        return self._with_boost(users, codes, lengths)
 
     def user_vectors_from_item_vectors(
         self,
@@ -186,10 +224,14 @@ class ServingModel:
         if not np.isfinite(vectors).all():
             raise ValueError("history_vectors: NaN or infinite values")
         seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
-        width = self._model.cfg.user_dim  # the boost column, if any, is not a model input
+        width = self._model.cfg.user_dim  # the boost columns, if any, are not model inputs
+        codes = None
+        if self._boost is not None and self._boost.content is not None:  # the middle block: every item's code
+            codes = vectors[..., width + 1 : width + 1 + self._boost.content.codes.dim]
         with self._lock, torch.inference_mode():
             per_modality = list(torch.from_numpy(vectors[..., :width]).split(self._model.cfg.dim, dim=-1))
-            return self._with_boost(self._encode(per_modality, seq, keep, lengths_t))
+            users = self._encode(per_modality, seq, keep, lengths_t)
+        return self._with_boost(users, codes, lengths)
 
     def history_bias(
         self, timestamps_ms: np.ndarray, lengths: np.ndarray, request_time_ms: np.ndarray

@@ -20,6 +20,9 @@ class DataConfig(_Strict):
     max_len: int = Field(50, ge=1)
     cold_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     split_seed: int = 0
+    cold_by: Literal["random", "time"] = Field(
+        "random", description="cold items: a random fraction (seeded by split_seed) or the newest by first event"
+    )
     genre_domains: bool = Field(False, description="events carry the documented two-domain genre split")
     user_limit: int = Field(0, ge=0, description="0: all users; >0: first N users (tests, smoke runs)")
 
@@ -49,6 +52,13 @@ class LossConfig(_Strict):
         Term(enabled=False, weight=1.0, temperature=1.0),
         description="self-distillation: the model with every image absent (each imputed from its text) learns the "
         "full model's detached next-item distribution (KL at temperature T, scaled by T²)",
+    )
+    residual_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="model.item_residual: per-step share of items scored without their residual, as new items are "
+        "(DropoutNet-style), so the content path alone must rank well",
     )
     modality_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="per-position chance to drop a modality")
     step_modality_dropout: float = Field(
@@ -87,6 +97,12 @@ class TrainConfig(_Strict):
         lt=1.0,
         description="the new-item boost must also keep validation warm NDCG@10 with every image absent within "
         "this fraction of its unboosted value (the image-free fallback stays usable); 0 = not checked",
+    )
+    new_item_content_dims: int = Field(
+        0,
+        ge=0,
+        description="new-item content channel (ranker.model.content_channel): code size r; 0 = off. Its weight and "
+        "profile length are chosen on validation cold targets ranked among the new items",
     )
     eval_every: int = Field(1, ge=1)
     threads: int = Field(0, ge=0, description="torch threads per process; 0 = leave torch's default")

@@ -37,9 +37,19 @@ def prepare_data(
         dataset = with_genre_domains(dataset)
     if cfg.data.user_limit:
         dataset = _first_users(dataset, cfg.data.user_limit)
-    split = leave_one_out(dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len)
+    split = leave_one_out(
+        dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len, cold_by=cfg.data.cold_by
+    )
     features = cached_item_features(data_dir / "items.csv", cache_dir / dataset.name, progress=progress)
-    return split, features.aligned_to(split.item_ids)
+    return split, features.aligned_to(split.item_ids).with_train_counts(train_counts(split))
+
+
+def train_counts(split: Split) -> np.ndarray:
+    """(N,) training events per catalogue item (0 for cold items)."""
+    counts = np.zeros(split.num_items, dtype=np.int64)
+    for seq in split.train:
+        np.add.at(counts, seq.items, 1)
+    return counts
 
 
 def _first_users(dataset: Dataset, limit: int) -> Dataset:
@@ -71,7 +81,7 @@ def evaluate_test(
     warm, cold = test.subset(~test.cold), test.subset(test.cold)
     warm_scores = score_cases(model, catalogue, warm, boost=boost)
     cold_scores, cold_users = score_and_users(model, catalogue, cold)
-    boosted_cold = with_boost(cold_scores, cold_users, boost, catalogue.item_ids)
+    boosted_cold = with_boost(cold_scores, cold_users, boost, catalogue, cold)
     out = {
         "warm": ranking_metrics(case_ranks(warm_scores, warm)),
         "warm_masked": ranking_metrics(case_ranks(warm_scores, warm, mask_history=True)),
@@ -96,6 +106,7 @@ def boost_and_test(
         catalogue,
         cfg.train.new_item_boost_max_cost,
         max_image_free_cost=cfg.train.new_item_boost_max_image_free_cost,
+        content_dims=cfg.train.new_item_content_dims,
     )
     info = {"beta": boost.beta if boost is not None else 0.0, "selection": table}
     return boost, info, evaluate_test(model, split, catalogue, boost)

@@ -24,6 +24,7 @@ from ranker.data.batches import training_batch
 from ranker.data.splits import Split, training_windows
 from ranker.metrics import ranking_metrics
 from ranker.model.catalogue import Catalogue
+from ranker.model.content_space import content_vectors
 from ranker.model.recommender import Recommender
 from ranker.training.config import ExperimentConfig, TrainConfig
 from ranker.training.objectives import TrainingObjective
@@ -63,7 +64,9 @@ def build_model(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> Re
     """A fresh model sized for the split, with feature standardisation fitted on training items."""
     model_cfg = cfg.model.model_copy(
         update={
-            "num_items": split.num_items if "id" in cfg.model.modalities else cfg.model.num_items,
+            "num_items": split.num_items
+            if "id" in cfg.model.modalities or cfg.model.item_residual
+            else cfg.model.num_items,
             "num_domains": max(len(split.domain_names), 1),
             "max_len": cfg.data.max_len,
             "text_dim": catalogue.text.shape[1],
@@ -77,7 +80,27 @@ def build_model(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> Re
         model.projections["text"].fit_statistics(table.text, table.has_text & train_items)
     if "image" in model.projections:
         model.projections["image"].fit_statistics(table.image, table.has_image & train_items)
+    if model.id_embedding is not None and cfg.model.id_init == "content":
+        with torch.no_grad():
+            model.id_embedding.weight.copy_(content_id_init(catalogue, split.train_items, model_cfg.dim))
     return model
+
+
+def content_id_init(catalogue: Catalogue, trained: np.ndarray, dim: int, std: float = 0.02) -> torch.Tensor:
+    """(N, dim) ID-table start from content: raw text+image vectors (centred on the trained items, unit length per
+    modality) projected on their first ``dim`` principal axes (fitted on the trained items), scaled to ``std``."""
+    parts = []
+    for features, present in ((catalogue.text, catalogue.has_text), (catalogue.image, catalogue.has_image)):
+        rows = features[present & trained]
+        parts.append((features, present, rows.mean(0) if len(rows) else np.zeros(features.shape[1])))
+    content = content_vectors(parts)
+    reference = content[trained] - content[trained].mean(0)
+    _, _, axes = np.linalg.svd(reference, full_matrices=False)
+    projected = (content - content[trained].mean(0)) @ axes[:dim].T
+    if projected.shape[1] < dim:
+        projected = np.pad(projected, ((0, 0), (0, dim - projected.shape[1])))
+    scale = projected[trained].std() or 1.0
+    return torch.from_numpy((projected * (std / scale)).astype(np.float32))
 
 
 def validate(model: Recommender, split: Split, catalogue: Catalogue) -> dict[str, float]:

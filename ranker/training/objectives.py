@@ -42,7 +42,10 @@ class TrainingObjective(nn.Module):
         names = model.modalities
         full_catalogue = catalogue
         catalogue = self._drop_catalogue_modality(catalogue, names)
-        items_c = model.item_vectors(catalogue)  # per modality (N, d)
+        keep = None
+        if self.training and cfg.residual_dropout > 0 and model.residual is not None:
+            keep = torch.rand(len(allowed)) >= cfg.residual_dropout
+        items_c = model.item_vectors(catalogue, residual_keep=keep)  # per modality (N, d)
         history = self._drop_modalities([c[batch.items] for c in items_c], names)
         states = model.encode(history, batch.seq)
         mask = batch.seq.mask

@@ -24,14 +24,34 @@ def score_cases(
 ) -> np.ndarray:
     """(C, N) scores of every catalogue item for every case (history unmasked), with ``boost`` when given."""
     scores, users = score_and_users(model, catalogue, cases, batch_size)
-    return with_boost(scores, users, boost, catalogue.item_ids)
+    return with_boost(scores, users, boost, catalogue, cases)
 
 
-def with_boost(scores: np.ndarray, users: np.ndarray, boost: NewItemBoost | None, item_ids: list[str]) -> np.ndarray:
-    """(C, N) ``scores`` of the items ``item_ids`` for the (C, D) ``users`` plus the new-item boost, if any."""
+def with_boost(
+    scores: np.ndarray, users: np.ndarray, boost: NewItemBoost | None, catalogue: Catalogue, cases: EvalCases
+) -> np.ndarray:
+    """(C, N) ``scores`` of the ``catalogue`` items for the (C, D) ``users`` of ``cases`` plus the new-item boost
+    (uniform lift and content channel), computed through the same columns a service appends to its vectors."""
     if boost is None:
         return scores
-    return scores + boost.user_column(users)[:, None] * boost.item_column(item_ids)[None, :]
+    codes = None
+    profiles = None
+    if boost.content is not None:
+        codes = boost.codes(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image)
+        profiles = case_profiles(boost, codes, cases)
+    return scores + boost.user_columns(users, profiles) @ boost.item_columns(catalogue.item_ids, codes).T
+
+
+def case_profiles(boost: NewItemBoost, codes: np.ndarray, cases: EvalCases) -> np.ndarray:
+    """(C, r) content profiles of the cases' histories (as a service computes them from history rows)."""
+    if boost.content is None:
+        raise ValueError("case_profiles: the boost has no content channel")
+    lengths = np.array([len(h.items) for h in cases.histories], dtype=np.int64)
+    width = int(lengths.max()) if len(lengths) else 1
+    padded = np.zeros((len(cases), width, codes.shape[1]), dtype=np.float32)
+    for row, h in enumerate(cases.histories):
+        padded[row, : len(h.items)] = codes[h.items]
+    return boost.content.profiles(padded, lengths)
 
 
 @torch.no_grad()
@@ -41,7 +61,7 @@ def score_and_users(
     """(C, N) unboosted scores and the (C, D) user vectors they came from."""
     model.eval()
     table = catalogue.inputs()
-    items_c = model.item_vectors(table)
+    items_c = model.catalogue_vectors(table, catalogue.trained_mask())
     matrix = torch.cat(items_c, dim=-1)
     out = np.empty((len(cases), len(catalogue)), dtype=np.float32)
     users = np.empty((len(cases), matrix.shape[1]), dtype=np.float32)

@@ -59,7 +59,9 @@ def test_save_load_round_trip_and_beta_zero_means_no_boost(tmp_path: Path) -> No
 def test_bad_fit_arguments_are_named() -> None:
     items = np.zeros((3, 2))
     with pytest.raises(ValueError, match="beta"):
-        NewItemBoost.fit(items, ["a", "b", "c"], np.ones(3, bool), -1.0)
+        NewItemBoost.fit(items, ["a", "b", "c"], np.ones(3, bool), float("nan"))
+    # a negative beta lowers new items (with a content channel, only the well-matching ones then rise)
+    assert NewItemBoost.fit(np.eye(3), ["a", "b", "c"], np.ones(3, bool), -1.0).beta == -1.0
     with pytest.raises(ValueError, match="trained"):
         NewItemBoost.fit(items, ["a", "b", "c"], np.array([True, False, False]), 1.0)
     with pytest.raises(ValueError, match="item_ids"):

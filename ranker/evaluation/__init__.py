@@ -1,0 +1,1 @@
+"""Offline evaluation protocols: cold-start measurements, baselines, bootstrap intervals and paired tests."""
