@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.kairos-installed
 PROTO_SRC := $(wildcard protos/kairos/v1/*.proto)
+ARTIFACT ?= artifacts/ml100k-full
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features eval model
+.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features eval model cold-start new-users
 
 demo: install  ## THE MAIN JOB: train/reuse a model, start Triton + user-state + ranker, ingest, replay, recommend, stop
 	$(PY) -m deploy.local demo
@@ -74,14 +75,19 @@ loadtest: install  ## headless locust against the running suite (make up first):
 	$(PY) -m deploy.load.run --config deploy/load/slo.yaml --ranker $(RANKER_ADDR) --user-state $(USER_STATE_ADDR) \
 		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME)
 
-ARTIFACT ?= artifacts/ml100k-full
 $(ARTIFACT)/model.pt: | $(STAMP)
 	$(PY) -m ranker.train --config ranker/configs/full.yaml --out $(ARTIFACT)
 
 model: install $(ARTIFACT)/model.pt  ## train the served ID-free model into artifacts/ml100k-full (reused when present)
 
-eval: install  ## train every baseline x 3 seeds on ml100k-mm -> reports/eval/ml100k-mm.{json,md} (~30 min)
+eval: install  ## train every baseline x 3 seeds on ml100k-mm -> reports/eval/ml100k-mm.{json,md} (~75 min)
 	$(PY) -m ranker.evaluate --config ranker/configs/eval_ml100k.yaml
+
+cold-start: install  ## cold-start protocol: time + random cold splits, models and baselines -> reports/eval/cold-start.{json,md} (~80 min)
+	$(PY) -m ranker.evaluation.cold_start --config ranker/configs/eval_cold_start.yaml
+
+new-users: install $(ARTIFACT)/model.pt  ## the served artifact on users seen with 0/1/3 events -> reports/eval/new-users.{json,md}
+	$(PY) -m ranker.evaluation.new_users --artifact $(ARTIFACT)
 
 triton: install  ## local Triton (bundled tritonserver, python flavour): text_embed / image_embed; Ctrl-C stops it
 	$(PY) -m encoders.triton serve

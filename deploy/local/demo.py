@@ -141,40 +141,118 @@ async def show_user(
         console.print(f"[yellow]degraded:[/] {', '.join(names)}")
 
 
-async def show_fresh_item(
-    user_id: str, ranker: ranker_pb2_grpc.RankerStub, user_state: user_state_pb2_grpc.UserStateStub,
-    by_id: dict[str, CatalogueItem],
-) -> None:  # fmt: skip
-    """Create a brand-new item resembling the user's last watch and time how soon Recommend can return it."""
+@dataclass(frozen=True)
+class LookAlike:
+    """Where a brand-new look-alike of a user's last item lands, for that user and for an unrelated one."""
+
+    item_id: str
+    title: str
+    source_title: str
+    acked_ms: float
+    visible_ms: float
+    rank_matching: int | None  # 1-based; None when not within the first `depth` items
+    rank_unrelated: int | None
+    depth: int
+
+
+async def _rank_of(ranker: ranker_pb2_grpc.RankerStub, user_id: str, item_id: str, depth: int) -> int | None:
+    reply = await ranker.Recommend(ranker_pb2.RecommendRequest(user_id=user_id, k=depth, exclude_seen=True), timeout=5)
+    ranked = [r.item_id for r in reply.items]
+    return ranked.index(item_id) + 1 if item_id in ranked else None
+
+
+async def last_items(user_state: user_state_pb2_grpc.UserStateStub, user_id: str, n: int) -> list[str]:
+    """The user's ``n`` most recent item ids, oldest first."""
     seq = await user_state.GetSequence(
-        user_state_pb2.GetSequenceRequest(user_id=user_id, filter=user_state_pb2.SequenceFilter(limit=1)), timeout=5
+        user_state_pb2.GetSequenceRequest(user_id=user_id, filter=user_state_pb2.SequenceFilter(limit=n)), timeout=5
     )
-    source = by_id[seq.sequence.events[-1].item_id]
+    return [e.item_id for e in seq.sequence.events]
+
+
+def unrelated_user(candidates: dict[str, list[str]], source: CatalogueItem, by_id: dict[str, CatalogueItem]) -> str:
+    """The candidate whose recent items share the fewest genres with ``source`` (first on ties)."""
+    genres = set(source.genres.split("|")) - {""}
+
+    def overlap(items: list[str]) -> int:
+        return sum(len(genres & set(by_id[i].genres.split("|"))) for i in items if i in by_id)
+
+    return min(candidates, key=lambda u: overlap(candidates[u]))
+
+
+async def place_look_alike(
+    matching: str,
+    others: list[str],
+    ranker: ranker_pb2_grpc.RankerStub,
+    user_state: user_state_pb2_grpc.UserStateStub,
+    by_id: dict[str, CatalogueItem],
+    depth: int,
+) -> tuple[LookAlike, str] | None:
+    """Upsert a new item with the poster and plot of ``matching``'s last item, wait until Recommend can return
+    it, then rank it for ``matching`` and for the most unrelated of ``others``; None when it never showed."""
+    source = by_id[(await last_items(user_state, matching, 1))[-1]]
     new_id = f"new-{int(time.time())}"
     item = to_proto(source, item_id=new_id)
     item.text_fields["title"] = f"{source.title}: The Sequel"
-    console.print(f"\n[bold]new item[/] {new_id!r} '{item.text_fields['title']}' (poster and plot of '{source.title}')")
     start = time.perf_counter()
     reply = await ranker.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=RPC_TIMEOUT_S)
     acked = time.perf_counter()
     if not reply.results[0].ok:
-        console.print(f"[red]upsert failed:[/] {reply.results[0].error}")
-        return
-    request = ranker_pb2.RecommendRequest(user_id=user_id, k=1000, exclude_seen=True)
-    while True:
-        recs = await ranker.Recommend(request, timeout=5)
-        ranked = [r.item_id for r in recs.items]
-        if new_id in ranked or time.perf_counter() - acked > 10:
-            break
-        await asyncio.sleep(0.01)
+        raise RuntimeError(f"upsert failed: {reply.results[0].error}")
+    rank = None
+    while rank is None and time.perf_counter() - acked < 10:
+        rank = await _rank_of(ranker, matching, new_id, depth)
+        if rank is None:
+            await asyncio.sleep(0.01)
     visible = time.perf_counter()
-    if new_id not in ranked:
+    if rank is None:
+        return None
+    recent = {u: await last_items(user_state, u, 5) for u in others}
+    other = unrelated_user(recent, source, by_id)
+    return LookAlike(
+        new_id,
+        item.text_fields["title"],
+        source.title,
+        1000 * (acked - start),
+        1000 * (visible - acked),
+        rank,
+        await _rank_of(ranker, other, new_id, depth),
+        depth,
+    ), other
+
+
+async def show_fresh_item(
+    users: list[str], ranker: ranker_pb2_grpc.RankerStub, user_state: user_state_pb2_grpc.UserStateStub,
+    by_id: dict[str, CatalogueItem],
+) -> LookAlike | None:  # fmt: skip
+    """Create a brand-new look-alike of the first user's last watch; print how soon and where it is recommended."""
+    placed = await place_look_alike(users[0], users[1:], ranker, user_state, by_id, depth=len(by_id) + 1)
+    if placed is None:
         console.print("[red]the new item did not become recommendable within 10 s[/]")
-        return
+        return None
+    result, other = placed
     console.print(
-        f"upsert acknowledged in {1000 * (acked - start):.0f} ms; recommendable {1000 * (visible - acked):.0f} ms "
-        f"later, at rank {ranked.index(new_id) + 1} of {len(by_id) + 1} for user {user_id} (no retraining)"
+        f"\n[bold]new item[/] {result.item_id!r} '{result.title}' (poster and plot of '{result.source_title}')"
     )
+    unrelated = f"rank {result.rank_unrelated}" if result.rank_unrelated else "not ranked"
+    console.print(
+        f"upsert acknowledged in {result.acked_ms:.0f} ms; recommendable {result.visible_ms:.0f} ms later "
+        f"(no retraining): rank {result.rank_matching} of {result.depth} for user {users[0]}, who just watched "
+        f"'{result.source_title}'; {unrelated} for user {other}, whose recent films share the fewest genres with it"
+    )
+    return result
+
+
+async def show_new_user(ranker: ranker_pb2_grpc.RankerStub, titles: dict[str, str], k: int) -> list[str]:
+    """Recommend for a user nobody has seen: the currently most popular items, flagged as the fallback."""
+    reply = await ranker.Recommend(ranker_pb2.RecommendRequest(user_id="demo-new-user", k=k), timeout=5)
+    names = [ranker_pb2.Degradation.Name(d) for d in reply.degradations]
+    table = Table(title=f"a user with no history ({', '.join(names) or 'not degraded'})")
+    table.add_column("recommended (most popular now)")
+    table.add_column("popularity", justify="right")
+    for r in reply.items:
+        table.add_row(titles.get(r.item_id, r.item_id), f"{r.score:.1f}")
+    console.print(table)
+    return [r.item_id for r in reply.items]
 
 
 async def drive(suite: LocalSuite, data_dir: Path, settings: SuiteSettings) -> None:
@@ -195,7 +273,8 @@ async def drive(suite: LocalSuite, data_dir: Path, settings: SuiteSettings) -> N
         console.print(f"stored {appended} new events ({len(events) - appended} already there)")
         for user_id in settings.demo_users:
             await show_user(user_id, ranker, user_state, titles, settings.demo_k)
-        await show_fresh_item(settings.demo_users[0], ranker, user_state, {i.item_id: i for i in items})
+        await show_new_user(ranker, titles, settings.demo_k)
+        await show_fresh_item(settings.demo_users, ranker, user_state, {i.item_id: i for i in items})
 
 
 def run_demo(settings: SuiteSettings) -> None:

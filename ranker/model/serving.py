@@ -94,6 +94,14 @@ class ServingModel:
         """The training item table (ids, raw encoder features, presence masks) stored in the artifact."""
         return self._catalogue
 
+    def popularity(self) -> dict[str, float]:
+        """Training interaction counts of the items that had training events (empty for an artifact that
+        predates the counts)."""
+        counts = self._catalogue.train_counts
+        if counts is None:
+            return {}
+        return {item: float(n) for item, n in zip(self._catalogue.item_ids, counts, strict=True) if n > 0}
+
     def domain_index(self, name: str) -> int:
         """Index of a domain name known to the model."""
         try:

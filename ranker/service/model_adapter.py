@@ -61,9 +61,8 @@ class ModelAdapter:
         return FeatureTable.from_arrays(list(c.item_ids), c.text, c.image, c.has_text, c.has_image)
 
     def popularity(self) -> dict[str, float]:
-        """Training interaction counts per item when the artifact records them (else empty)."""
-        counts = getattr(self.model, "popularity", None)
-        return dict(counts()) if callable(counts) else {}
+        """Training interaction counts per item, as the artifact records them (empty for older artifacts)."""
+        return self.model.popularity()
 
     def domain_of(self, name: str) -> int:
         """Index of a domain name; the empty or an unknown name is the default domain 0."""

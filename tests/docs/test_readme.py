@@ -20,3 +20,22 @@ def test_every_make_target_the_readme_names_exists() -> None:
     targets = {line.split()[0] for line in listed.splitlines() if line.strip()}
     assert named, "the README names make targets"
     assert named <= targets, f"README names targets make does not have: {sorted(named - targets)}"
+
+
+def test_every_documented_target_has_a_recipe_that_expands() -> None:
+    """`make -n` of every target in `make help` succeeds on a clean checkout (a broken recipe or a prerequisite
+    that expands to nothing, such as bench's artifact once did, fails here)."""
+    listed = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    targets = sorted({line.split()[0] for line in listed.splitlines() if line.strip()})
+    assert {"bench", "cold-start", "new-users", "demo", "test"} <= set(targets)
+    failed = {}
+    for target in targets:
+        dry = subprocess.run(
+            ["make", "-n", target],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if dry.returncode != 0:
+            failed[target] = dry.stderr.strip()[-300:]
+    assert not failed, failed
