@@ -8,16 +8,17 @@ from ranker.model.catalogue import Catalogue
 
 
 def cached_item_features(items_csv: Path, cache_dir: Path, progress: bool = True) -> Catalogue:
-    """Load the feature set cached in ``cache_dir``, extracting it first when the folder holds none.
+    """The feature set for ``items_csv``, from ``cache_dir`` when it is current, else extracted into it.
 
-    Extraction (``encoders.extract``, in-process ONNX Runtime) is resumable; delete ``cache_dir`` to force a
-    new one after the items or encoders change. Callers align the result to their item order, which fails
-    loudly when an item has no features.
+    A cache written by an extraction records the fingerprint of what it was made from (the items file, the text
+    fields and the encoders); it is reused only while that fingerprint matches, so other items or encoders in the
+    same folder are never paired with stale matrices (extraction resumes from finished chunks). A feature set
+    saved without an extraction record (``encoders.features.save_features`` by hand) is taken as given.
+    Callers align the result to their item order, which fails loudly when an item has no features.
     """
+    from encoders.extract import STATE_FILE, extract_item_features
     from encoders.features import features_complete, load_features
 
-    if features_complete(cache_dir):
+    if features_complete(cache_dir) and not (Path(cache_dir) / STATE_FILE).exists():
         return Catalogue.from_features(load_features(cache_dir))
-    from encoders.extract import extract_item_features
-
     return Catalogue.from_features(extract_item_features(items_csv, cache_dir, progress=progress))
