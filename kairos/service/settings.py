@@ -45,7 +45,10 @@ class ServiceSettings(BaseSettings):
         None, description="PEM CA bundle; when set, clients must present a certificate it signed (mTLS)."
     )
     auth_tokens_file: Path | None = Field(
-        None, description="File of accepted bearer tokens, one per line; when set, every RPC but health needs one."
+        None,
+        description="File of accepted bearer tokens, one per line, each optionally followed by its scopes "
+        "(recommend, events:read, events:write, items:write, admin; a bare token has all); when set, every RPC "
+        "but health needs a token with its scope.",
     )
     gc_freeze: bool = Field(
         True,
