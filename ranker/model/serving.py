@@ -180,18 +180,15 @@ class ServingModel:
         domains: np.ndarray | None = None,
         target_domain: np.ndarray | None = None,
         history_item_index: np.ndarray | None = None,
+        history_item_ids: list[list[str]] | None = None,
     ) -> np.ndarray:
         """(B, dim) user vectors for B right-padded histories in one batched forward pass.
 
         Shapes: history_text (B, L, text_dim), history_image (B, L, image_dim), masks and timestamps (B, L),
         lengths (B,) with 1 <= length <= L, request_time_ms (B,), domains (B, L) and target_domain (B,) as
-        domain indices (cross-domain models; default domain 0).
+        domain indices (cross-domain models; default domain 0). ``history_item_ids`` (B rows of ids, oldest
+        first) are required by artifacts with item residuals: trained ids carry theirs, others are new items.
         """
-        if self._residual_rows is not None:
-            raise ValueError(
-                "history: this artifact has item residuals; pass the history items' item_vectors rows to "
-                "user_vectors_from_item_vectors"
-            )
         times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
         b, length = times.shape
         items = self._items(
@@ -203,6 +200,17 @@ class ServingModel:
             history_item_index,
             prefix="history_",
         )
+        if self._residual_rows is not None:
+            if history_item_ids is None or len(history_item_ids) != b:
+                raise ValueError(
+                    f"history_item_ids: {b} rows of ids required (the artifact has item residuals; or pass the "
+                    "history items' item_vectors rows to user_vectors_from_item_vectors)"
+                )
+            rows = np.full((b, length), -1, dtype=np.int64)
+            for row, ids in enumerate(history_item_ids):
+                for col, item in enumerate(list(ids)[:length]):
+                    rows[row, col] = self._residual_rows.get(item, -1)
+            items = replace(items, index=torch.from_numpy(rows))
         seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
         codes = self._history_codes(history_text, history_image, history_has_text, history_has_image)
         with self._lock, torch.inference_mode():

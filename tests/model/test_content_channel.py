@@ -151,9 +151,13 @@ def test_serving_reproduces_offline_scores_with_residuals_and_content(
         )
     np.testing.assert_allclose(fresh[0, : model.cfg.user_dim], content[0].numpy(), atol=1e-5)
     assert fresh[0, model.cfg.user_dim] == 1.0
-    # the raw-feature path cannot know the residuals: a clear error, not wrong scores
-    with pytest.raises(ValueError, match="residuals"):
-        serving.user_vectors(
-            catalogue.text[idx], catalogue.image[idx], catalogue.has_text[idx], catalogue.has_image[idx],
-            times, lengths, split.test.target_times_ms,
-        )  # fmt: skip
+    # the raw-feature path needs the history's ids for the residuals: a clear error without them, the same users
+    # with them
+    raw = (
+        catalogue.text[idx], catalogue.image[idx], catalogue.has_text[idx], catalogue.has_image[idx],
+        times, lengths, split.test.target_times_ms,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="history_item_ids"):
+        serving.user_vectors(*raw)
+    ids = [[catalogue.item_ids[j] for j in row[:n]] for row, n in zip(idx, lengths, strict=True)]
+    np.testing.assert_allclose(serving.user_vectors(*raw, history_item_ids=ids), users, rtol=1e-5, atol=1e-5)

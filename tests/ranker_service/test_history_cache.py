@@ -21,7 +21,7 @@ def models(artifact: Path) -> tuple[ServingModel, ServingModel]:
 
 def _batch(model: ServingModel, lengths: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c = model.catalogue()
-    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image)
+    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=list(c.item_ids))
     rng = np.random.default_rng(seed)
     width = max(lengths)
     rows = rng.integers(0, len(c.item_ids), (len(lengths), width))

@@ -33,14 +33,16 @@ def _histories(n_items: int, lengths: list[int], seed: int = 0) -> tuple[np.ndar
 
 def test_item_vector_path_matches_the_raw_feature_path_within_1e_5(model: ServingModel) -> None:
     c = model.catalogue()
-    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image)
+    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=list(c.item_ids))
     lengths = [1, 7, model.max_len, model.max_len + 13]  # the last keeps only its newest max_len events
     rows, times, lens = _histories(len(c.item_ids), lengths)
     request = times[np.arange(len(lens)), lens - 1] + 3_600_000
     valid = np.arange(rows.shape[1])[None, :] < lens[:, None]
+    ids = [[c.item_ids[r] for r in row] for row in rows]
     raw = model.user_vectors(
-        c.text[rows], c.image[rows], c.has_text[rows] & valid, c.has_image[rows] & valid, times, lens, request
-    )
+        c.text[rows], c.image[rows], c.has_text[rows] & valid, c.has_image[rows] & valid, times, lens, request,
+        history_item_ids=ids,
+    )  # fmt: skip
     cached = model.user_vectors_from_item_vectors(np.where(valid[..., None], items[rows], 0.0), times, lens, request)
     assert cached.shape == raw.shape == (len(lengths), model.dim)
     np.testing.assert_allclose(cached, raw, atol=1e-5, rtol=0)
@@ -64,8 +66,9 @@ def test_ranker_history_from_the_index_matches_the_offline_raw_path(model: Servi
         n = int(lens[b])
         r = rows[b : b + 1, :n]
         offline = model.user_vectors(
-            c.text[r], c.image[r], c.has_text[r], c.has_image[r], times[b : b + 1, :n], [n], [request[b]]
-        )
+            c.text[r], c.image[r], c.has_text[r], c.has_image[r], times[b : b + 1, :n], [n], [request[b]],
+            history_item_ids=[[ids[j] for j in r[0]]],
+        )  # fmt: skip
         np.testing.assert_allclose(served[b], offline[0], atol=1e-5, rtol=0)
 
 

@@ -30,7 +30,7 @@ def boosted_copy(artifact: Path, target: Path) -> tuple[Path, set[str]]:
     folder = copy_artifact(artifact, target)
     model = ServingModel.load(folder)
     c = model.catalogue()
-    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image)
+    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=list(c.item_ids))
     trained = np.arange(len(c)) % 5 != 0
     NewItemBoost.fit(items, list(c.item_ids), trained, BETA).save(folder)
     return folder, {i for i, t in zip(c.item_ids, trained, strict=True) if not t}
@@ -75,9 +75,15 @@ def test_an_upserted_item_gets_the_boost_over_its_trained_twin(
     after = {i.item_id: i.score for i in ranker.stub.Recommend(request, timeout=5).items}
     c = offline.catalogue()
     rows = [c.item_ids.index(i) for i in history]
-    user = offline.user_vectors(
-        c.text[rows][None], c.image[rows][None], c.has_text[rows][None], c.has_image[rows][None],
-        np.array([times]), np.array([len(rows)]), np.array([now]),
-    )[0]  # fmt: skip
+    items = offline.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=list(c.item_ids))
+    user = offline.user_vectors_from_item_vectors(
+        items[rows][None], np.array([times]), np.array([len(rows)]), np.array([now])
+    )[0]
     assert user[-1] > 0  # beta * the user's score spread
-    assert after["twin-new"] == pytest.approx(after[twin] + user[-1], rel=2e-2, abs=2e-3)
+    # the new item is its twin's content (the same text and poster) without the twin's residual, plus the boost
+    j = c.item_ids.index(twin)
+    new = offline.item_vectors(c.text[j : j + 1], c.image[j : j + 1], c.has_text[j : j + 1], c.has_image[j : j + 1],
+                               item_ids=["twin-new"])[0]  # fmt: skip
+    assert new[-1] == 1.0 and items[j, -1] == 0.0
+    assert after["twin-new"] == pytest.approx(float(user @ new), rel=2e-2, abs=2e-3)
+    assert after[twin] == pytest.approx(float(user @ items[j]), rel=1e-4, abs=1e-4)

@@ -53,11 +53,11 @@ def offline_top(model: ServingModel, history: list[str], times: list[int], reque
     """Top-k of the model called directly (no service): one user vector against every catalogue item."""
     c = model.catalogue()
     rows = [c.item_ids.index(i) for i in history]
-    user = model.user_vectors(
-        c.text[rows][None], c.image[rows][None], c.has_text[rows][None], c.has_image[rows][None],
-        np.array([times]), np.array([len(rows)]), np.array([request_ms]),
-    )  # fmt: skip
-    scores = (user @ model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=c.item_ids).T)[0]
+    items = model.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=c.item_ids)
+    user = model.user_vectors_from_item_vectors(
+        items[rows][None], np.array([times]), np.array([len(rows)]), np.array([request_ms])
+    )
+    scores = (user @ items.T)[0]
     bias = model.history_bias(np.array([times]), np.array([len(rows)]), np.array([request_ms]))
     if bias is not None:  # the repeat bias of the history items
         np.add.at(scores, rows, bias[0])
