@@ -27,6 +27,7 @@ console = Console()
 UPSERT_BATCH = 32
 APPEND_BATCH = 1000
 RPC_TIMEOUT_S = 30.0
+MAX_K = 1000  # the most items one Recommend returns
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ async def show_fresh_item(
     by_id: dict[str, CatalogueItem],
 ) -> LookAlike | None:  # fmt: skip
     """Create a brand-new look-alike of the first user's last watch; print how soon and where it is recommended."""
-    placed = await place_look_alike(users[0], users[1:], ranker, user_state, by_id, depth=len(by_id) + 1)
+    placed = await place_look_alike(users[0], users[1:], ranker, user_state, by_id, depth=MAX_K)
     if placed is None:
         console.print("[red]the new item did not become recommendable within 10 s[/]")
         return None
@@ -233,11 +234,13 @@ async def show_fresh_item(
     console.print(
         f"\n[bold]new item[/] {result.item_id!r} '{result.title}' (poster and plot of '{result.source_title}')"
     )
-    unrelated = f"rank {result.rank_unrelated}" if result.rank_unrelated else "not ranked"
+    catalogue = len(by_id) + 1
+    unrelated = f"rank {result.rank_unrelated}" if result.rank_unrelated else f"below rank {result.depth}"
     console.print(
         f"upsert acknowledged in {result.acked_ms:.0f} ms; recommendable {result.visible_ms:.0f} ms later "
-        f"(no retraining): rank {result.rank_matching} of {result.depth} for user {users[0]}, who just watched "
-        f"'{result.source_title}'; {unrelated} for user {other}, whose recent films share the fewest genres with it"
+        f"(no retraining): rank {result.rank_matching} of {catalogue} for user {users[0]}, who just watched "
+        f"'{result.source_title}'; {unrelated} of {catalogue} for user {other}, whose recent films share the "
+        "fewest genres with it"
     )
     return result
 

@@ -1,4 +1,5 @@
-"""The no-history fallback: items ranked by decayed interaction counts, then by recency of upsert."""
+"""The no-history fallback: items ranked by popularity (training counts plus decayed live counts), then by
+recency of upsert."""
 
 from __future__ import annotations
 
@@ -8,27 +9,46 @@ from collections.abc import Callable, Sequence
 
 from user_state.events import Event
 
+_REBASE = 30.0  # rebase the live counts' exponent before exp() can overflow
+
 
 class PopularityRanker:
-    """Exponentially decayed interaction counts per item, learnt from the events the ranker sees.
+    """Popularity = a prior (the artifact's training counts) + exponentially decayed counts of live events.
 
-    Each event is counted once: per user, only events newer than the newest one already counted are added
-    (a bounded memory of users). Counts are weighted by exp(rate * t) with half-life ``half_life_s`` relative
-    to a common reference time, so recent interactions weigh more.
+    Live events are those the ranker sees (the histories it reads and the events requests carry); each is counted
+    once: per user, only events newer than the newest one already counted are added (a bounded memory of users).
+    An event's weight is 2^(-age / half-life), its age measured from the newest event seen so far, so one fresh
+    event weighs as much as one training event and old traffic fades; the prior does not decay.
     """
 
     def __init__(self, half_life_s: float, remember_users: int = 1_000_000) -> None:
         self.rate = math.log(2) / (half_life_s * 1000.0)
-        self.scores: dict[str, float] = {}
+        self._prior: dict[str, float] = {}
+        self._live: dict[str, float] = {}  # in units of exp(rate * (t - base))
+        self._base_ms: int | None = None
+        self._newest_ms: int | None = None
         self._counted_until: OrderedDict[str, int] = OrderedDict()
         self._remember = remember_users
-        self._ref_ms: int | None = None
         self._ranking: list[str] | None = None
 
+    @property
+    def scores(self) -> dict[str, float]:
+        """Current popularity of every item with a prior or live events."""
+        scale = self._live_scale()
+        out = dict(self._prior)
+        for item, value in self._live.items():
+            out[item] = out.get(item, 0.0) + value * scale
+        return out
+
+    def _live_scale(self) -> float:
+        if self._base_ms is None or self._newest_ms is None:
+            return 1.0
+        return math.exp(self.rate * (self._base_ms - self._newest_ms))
+
     def seed(self, counts: dict[str, float]) -> None:
-        """Start from prior counts (e.g. the artifact's training popularity)."""
+        """Add prior counts (e.g. the artifact's training popularity)."""
         for item_id, count in counts.items():
-            self.scores[item_id] = self.scores.get(item_id, 0.0) + float(count)
+            self._prior[item_id] = self._prior.get(item_id, 0.0) + float(count)
         self._ranking = None
 
     def observe(self, events: Sequence[Event]) -> None:
@@ -39,13 +59,19 @@ class PopularityRanker:
         until = self._counted_until.get(user, -1)
         if events[-1].timestamp_ms <= until:
             return
-        if self._ref_ms is None:
-            self._ref_ms = events[0].timestamp_ms
-        for e in reversed(events):
-            if e.timestamp_ms <= until:
-                break
-            weight = math.exp(min(self.rate * (e.timestamp_ms - self._ref_ms), 50.0))
-            self.scores[e.item_id] = self.scores.get(e.item_id, 0.0) + weight
+        fresh = [e for e in events if e.timestamp_ms > until]
+        newest = max(e.timestamp_ms for e in fresh)
+        if self._base_ms is None:
+            self._base_ms = newest
+        if self._newest_ms is None or newest > self._newest_ms:
+            self._newest_ms = newest
+        if self.rate * (self._newest_ms - self._base_ms) > _REBASE:
+            factor = math.exp(self.rate * (self._base_ms - self._newest_ms))
+            self._live = {item: value * factor for item, value in self._live.items()}
+            self._base_ms = self._newest_ms
+        for e in fresh:
+            weight = math.exp(max(self.rate * (e.timestamp_ms - self._base_ms), -700.0))
+            self._live[e.item_id] = self._live.get(e.item_id, 0.0) + weight
         self._counted_until[user] = events[-1].timestamp_ms
         self._counted_until.move_to_end(user)
         if len(self._counted_until) > self._remember:
@@ -61,12 +87,13 @@ class PopularityRanker:
         candidates: list[str] | None = None,
     ) -> list[tuple[str, float]]:
         """Best ``k`` live items: by popularity, then the most recently upserted (score 0)."""
+        scores = self.scores
         if candidates is not None:
             pool = [c for c in dict.fromkeys(candidates) if is_live(c) and c not in exclude]
-            pool.sort(key=lambda c: -self.scores.get(c, 0.0))
-            return [(c, self.scores.get(c, 0.0)) for c in pool[:k]]
+            pool.sort(key=lambda c: -scores.get(c, 0.0))
+            return [(c, scores.get(c, 0.0)) for c in pool[:k]]
         if self._ranking is None:
-            self._ranking = sorted(self.scores, key=lambda c: -self.scores[c])
+            self._ranking = sorted(scores, key=lambda c: -scores[c])
         out: list[tuple[str, float]] = []
         chosen: set[str] = set()
         for source in (self._ranking, recent()):
@@ -75,5 +102,5 @@ class PopularityRanker:
                     return out
                 if item_id not in exclude and item_id not in chosen and is_live(item_id):
                     chosen.add(item_id)
-                    out.append((item_id, self.scores.get(item_id, 0.0)))
+                    out.append((item_id, scores.get(item_id, 0.0)))
         return out

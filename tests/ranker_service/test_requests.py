@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -104,8 +106,26 @@ def test_popularity_counts_each_event_once_and_falls_back_to_recent_items() -> N
     pop.observe(first)  # the same history again: not double counted
     assert pop.scores == {"a": 2.0, "b": 1.0}
     pop.observe([*first, Event("e4", "u1", "c", T0 + 3_600_000)])  # only the new event counts: one half-life later
-    assert pop.scores["c"] == pytest.approx(2.0) and pop.scores["a"] == 2.0 and pop.scores["b"] == 1.0
+    # ages count from the newest event: the older events have lost half their weight
+    assert pop.scores == pytest.approx({"a": 1.0, "b": 0.5, "c": 1.0})
     live = {"a", "b", "fresh"}.__contains__
     assert [i for i, _ in pop.top(3, live, lambda: ["fresh"])] == ["a", "b", "fresh"]
     assert [i for i, _ in pop.top(3, live, lambda: ["fresh"], exclude=frozenset({"a"}))] == ["b", "fresh"]
     assert [i for i, _ in pop.top(5, live, list, candidates=["b", "zz", "a"])] == ["a", "b"]
+
+
+def test_popularity_is_the_training_prior_plus_fresh_traffic() -> None:
+    pop = PopularityRanker(half_life_s=86_400)
+    pop.seed({"hit": 100.0, "steady": 50.0})
+    day = 86_400_000
+    # a handful of users watched old items long ago, then "new-film" is watched 60 times in the last day
+    pop.observe([Event(f"old{n}", "early", "steady", T0 + n) for n in range(10)])
+    for n in range(60):
+        pop.observe([Event(f"n{n}", f"fan{n}", "new-film", T0 + 300 * day + n * 1000)])
+    scores = pop.scores
+    assert scores["steady"] == pytest.approx(50.0, abs=1e-6)  # 300 half-lives later, old live events weigh ~0
+    assert scores["new-film"] == pytest.approx(60.0, rel=1e-3)
+    assert [i for i, _ in pop.top(3, lambda _: True, list)] == ["hit", "new-film", "steady"]
+    # years of replayed history never overflow
+    pop.observe([Event("far", "late", "hit", T0 + 20 * 365 * day)])
+    assert all(math.isfinite(v) for v in pop.scores.values()) and pop.scores["new-film"] < 1e-6
