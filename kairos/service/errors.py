@@ -27,8 +27,16 @@ class Unavailable(RuntimeError):
     """A dependency is down; the caller may retry later."""
 
 
+class NotFound(LookupError):
+    """The request names something that does not exist; the message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Turns InvalidArgument into INVALID_ARGUMENT, Unavailable into UNAVAILABLE and logs unexpected errors.
+    """Turns InvalidArgument into INVALID_ARGUMENT, NotFound into NOT_FOUND, Unavailable into UNAVAILABLE and logs
+    unexpected errors.
 
     Requests whose bytes do not decode (malformed protobuf, invalid UTF-8 in a string field) are answered
     INVALID_ARGUMENT naming the field, instead of grpc's UNKNOWN.
@@ -52,6 +60,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                 except Unavailable as exc:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+                except NotFound as exc:
+                    await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
                 except grpc.aio.AbortError:
                     raise
                 except Exception:

@@ -11,6 +11,7 @@ ADMIN = "admin"
 SCOPES = frozenset({"recommend", "events:read", "events:write", "items:write", ADMIN})
 REQUIRED_SCOPE: dict[str, str] = {
     "/kairos.v1.Ranker/Recommend": "recommend",
+    "/kairos.v1.Ranker/SimilarItems": "recommend",
     "/kairos.v1.Ranker/UpsertItems": "items:write",
     "/kairos.v1.Ranker/DeleteItems": "items:write",
     "/kairos.v1.UserState/AppendEvents": "events:write",

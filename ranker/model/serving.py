@@ -61,6 +61,7 @@ class ServingModel:
         self.version = version
         self._boost = boost
         self.new_item_boost = boost.beta if boost is not None else 0.0
+        self.model_dim = model.cfg.user_dim
         self.dim = model.cfg.user_dim + (boost.width if boost is not None else 0)
         self.repeat_bias = model.repeat_bias is not None
         self.id_free = model.cfg.id_free

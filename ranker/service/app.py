@@ -27,6 +27,7 @@ from ranker.service.recommend import RecommendPipeline
 from ranker.service.reload import ModelReloader, StateHolder
 from ranker.service.servicer import RankerServicer
 from ranker.service.settings import RankerSettings
+from ranker.service.similar import SimilarItemsService
 from ranker.service.state import ServingState, build_state
 from ranker.service.validation import RequestValidator
 from user_state.client import UserStateClient
@@ -111,7 +112,8 @@ async def build_app(settings: RankerSettings) -> RankerApp:
     popularity = PopularityRanker(settings.popularity_half_life_s)
     popularity.seed(model.popularity())
     recommender = RecommendPipeline(settings, holder, user_state, worker, popularity, metrics)
-    servicer = RankerServicer(RequestValidator(settings), holder, recommender, items)
+    similar = SimilarItemsService(settings, holder, items, worker, user_state)
+    servicer = RankerServicer(RequestValidator(settings), holder, recommender, items, similar)
     reloader = ModelReloader(
         settings.artifact,
         holder,

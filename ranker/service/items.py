@@ -52,7 +52,7 @@ class ItemService:
         errors: list[str | None] = [
             self._validator.upsert_item(i, it, t) for i, (it, t) in enumerate(zip(items, texts, strict=True))
         ]
-        text_vectors, image_vectors = await self._encode(items, texts, errors)
+        text_vectors, image_vectors = await self.encode(items, texts, errors)
         records = []
         stamp = now_ms()
         for i, item in enumerate(items):
@@ -73,7 +73,7 @@ class ItemService:
         ]
         return ranker_pb2.UpsertItemsResponse(results=results, upserted=len(records))
 
-    async def _encode(
+    async def encode(
         self, items: list[ranker_pb2.Item], texts: list[str], errors: list[str | None]
     ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Embed the valid items' texts and images (one call each); record per-item failures in ``errors``."""

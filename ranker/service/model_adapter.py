@@ -31,6 +31,7 @@ class ModelAdapter:
         self.model = model
         self.version: str = str(model.version)
         self.dim: int = int(model.dim)
+        self.model_dim: int = int(model.model_dim)  # the model's own columns (without the new-item boost's)
         self.new_item_boost: float = float(model.new_item_boost)
         self.max_len: int = int(model.max_len)
         self.text_dim: int = int(model.text_dim)

@@ -10,12 +10,13 @@ import grpc
 from kairos.v1 import ranker_pb2, ranker_pb2_grpc
 from ranker.service.items import ItemService
 from ranker.service.recommend import RecommendPipeline
+from ranker.service.similar import SimilarItemsService
 from ranker.service.state import ServingState
 from ranker.service.validation import RequestValidator
 
 
 class RankerServicer(ranker_pb2_grpc.RankerServicer):
-    """Recommend / UpsertItems / DeleteItems."""
+    """Recommend / UpsertItems / DeleteItems / SimilarItems."""
 
     def __init__(
         self,
@@ -23,11 +24,13 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         state: Callable[[], ServingState],
         recommender: RecommendPipeline,
         items: ItemService,
+        similar: SimilarItemsService,
     ) -> None:
         self._validator = validator
         self._state = state
         self._recommender = recommender
         self._items = items
+        self._similar = similar
 
     async def Recommend(
         self, request: ranker_pb2.RecommendRequest, context: grpc.aio.ServicerContext
@@ -47,3 +50,8 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         self, request: ranker_pb2.DeleteItemsRequest, context: grpc.aio.ServicerContext
     ) -> ranker_pb2.DeleteItemsResponse:
         return await self._items.delete(request)
+
+    async def SimilarItems(
+        self, request: ranker_pb2.SimilarItemsRequest, context: grpc.aio.ServicerContext
+    ) -> ranker_pb2.SimilarItemsResponse:
+        return await self._similar.similar(request, context)

@@ -98,6 +98,9 @@ def _calls(user_state: Served, ranker: Served) -> dict[str, Callable[[grpc.Chann
         "/kairos.v1.Ranker/Recommend": lambda ch, md: rk(ch).Recommend(
             ranker_pb2.RecommendRequest(user_id="scoped-user", k=3), timeout=10, metadata=md
         ),
+        "/kairos.v1.Ranker/SimilarItems": lambda ch, md: rk(ch).SimilarItems(
+            ranker_pb2.SimilarItemsRequest(item_id="1", k=3), timeout=10, metadata=md
+        ),
         "/kairos.v1.Ranker/UpsertItems": lambda ch, md: rk(ch).UpsertItems(
             ranker_pb2.UpsertItemsRequest(items=[ranker_pb2.Item(item_id="scoped-item")]), timeout=60, metadata=md
         ),
@@ -109,6 +112,7 @@ def _calls(user_state: Served, ranker: Served) -> dict[str, Callable[[grpc.Chann
 
 def test_every_rpc_times_every_scope(servers: tuple[Served, Served]) -> None:
     user_state, ranker = servers
+    assert set(_calls(user_state, ranker)) == set(REQUIRED_SCOPE)  # every RPC with a scope is exercised
     outcomes: dict[tuple[str, str], grpc.StatusCode] = {}
     for method, call in _calls(user_state, ranker).items():
         address = user_state.address if "UserState" in method else ranker.address
