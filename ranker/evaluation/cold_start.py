@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ranker.evaluation.cold_start_plot import plot_cold_start
 from ranker.evaluation.cold_start_report import aggregate, render_markdown
 from ranker.evaluation.cold_start_runs import (
     RunSpec,
@@ -186,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     out_json = REPO_ROOT / cfg.report_json
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=2))
-    (REPO_ROOT / cfg.report_markdown).write_text(render_markdown(report))
-    LOG.info("wrote %s and %s", out_json, cfg.report_markdown)
+    markdown = REPO_ROOT / cfg.report_markdown
+    markdown.write_text(render_markdown(report))
+    plot_cold_start(report, markdown.with_suffix(".png"))
+    LOG.info("wrote %s, %s and its .png", out_json, markdown)
 
 
 if __name__ == "__main__":

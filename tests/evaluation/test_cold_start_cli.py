@@ -61,6 +61,7 @@ def test_cold_start_cli_reports_every_split_and_reuses_only_matching_runs(synthe
         assert block["systems"]["popularity"]["mean"]["cold_full/hr@10"] == 0.0
     assert report["splits"]["random"]["systems"]["full"]["runs"] == 2
     markdown = (tmp_path / "out" / "cold-start.md").read_text()
+    assert (tmp_path / "out" / "cold-start.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Split `time`" in markdown and "| full (primary) |" in markdown
     runs = sorted((tmp_path / "runs").glob("*.json"))
     assert len(runs) == 3 + 3  # baselines per split (time 0, random 0, random 1) and full per run
