@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from ranker.data.splits import EvalCases, Split
-from ranker.evaluation.baselines import KNN_K_GRID, ContentKnn, content_vectors, popularity_scores, random_scores
+from ranker.evaluation.baselines import (
+    KNN_K_GRID,
+    ContentKnn,
+    ContentModality,
+    content_vectors,
+    popularity_scores,
+    random_scores,
+)
 from ranker.evaluation.protocol import SplitMeasurement, masked, measure, per_case_metrics, ranks_among
 from ranker.model.catalogue import Catalogue
 from ranker.training.boost_selection import select_new_item_boost
@@ -19,7 +26,7 @@ from ranker.training.loop import train
 from ranker.training.scoring import score_and_users, with_boost
 
 LOG = logging.getLogger(__name__)
-KNN_MODALITIES = ("text", "image", "both")
+KNN_MODALITIES: tuple[ContentModality, ...] = ("text", "image", "both")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +115,7 @@ def model_result(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> d
         content_dims=cfg.train.new_item_content_dims,
     )
     cold, warm = _parts(split)
-    scored = {}
+    scored: dict[str, np.ndarray] = {}
     for name, cases in (("cold", cold), ("warm", warm), ("warm_no_images", warm)):
         cat = catalogue.without("image") if name == "warm_no_images" else catalogue
         if name == "warm_no_images" and "image" not in result.model.modalities:

@@ -91,7 +91,7 @@ class SimilarItemsService:
         self, request: ranker_pb2.SimilarItemsRequest, context: grpc.aio.ServicerContext
     ) -> ranker_pb2.SimilarItemsResponse:
         query = validate_similar(self._validator, request)
-        flags: list[int] = []
+        flags: list[ranker_pb2.Degradation] = []
         exclude = set(query.exclude_ids)
         if query.user_id:
             try:
