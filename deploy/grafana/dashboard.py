@@ -48,6 +48,18 @@ PANELS: tuple[Panel, ...] = (
         "KairosRecommendLatencyHigh fires when p99 stays above 100 ms for 10 minutes.",
     ),
     Panel(
+        "Recommend time by stage (mean)",
+        "s",
+        (
+            (
+                "sum by (stage) (rate(kairos_ranker_recommend_stage_seconds_sum[5m])) "
+                "/ sum by (stage) (rate(kairos_ranker_recommend_stage_seconds_count[5m]))",
+                "{{stage}}",
+            ),
+        ),
+        "validate, batch wait, user-state, compute wait, history model, scoring, response (ranker/service/metrics.py).",
+    ),
+    Panel(
         "Server-side errors by service and status",
         "reqps",
         (

@@ -8,12 +8,26 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 FRESHNESS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS_S = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.5)
+# Where a Recommend's time goes. Per request: validate, batch_wait (submitted -> its batch starts), compute_wait
+# (batch fetched -> the compute worker starts it), response (answer -> protobuf). Per batch: user_state (the one
+# GetSequences), history_model (user vectors), scoring (index search and repeat merge).
+RECOMMEND_STAGES = ("validate", "batch_wait", "user_state", "compute_wait", "history_model", "scoring", "response")
 
 
 class RankerMetrics:
     """Registered in the server's registry, next to the per-RPC metrics of kairos.service."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.stage = Histogram(
+            "kairos_ranker_recommend_stage_seconds",
+            "Time of each Recommend stage (per request or per micro-batch, see ranker/service/metrics.py)",
+            ("stage",),
+            registry=registry,
+            buckets=STAGE_BUCKETS_S,
+        )
+        for stage in RECOMMEND_STAGES:
+            self.stage.labels(stage)  # every stage is exported from the start, at zero
         self.batch_size = Histogram(
             "kairos_ranker_batch_size", "Recommend requests per micro-batch", registry=registry, buckets=BATCH_BUCKETS
         )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
+from prometheus_client import Histogram
 
 from kairos.v1 import ranker_pb2
 from ranker.index import SearchQuery, SearchResult
@@ -35,6 +36,7 @@ class Pending:
 
     query: RecommendQuery
     deadline: float | None
+    submitted: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -81,6 +83,11 @@ class RecommendPipeline:
             self._process, settings.batch_window_ms / 1000.0, settings.max_batch_size
         )
 
+    @property
+    def stage_metric(self) -> Histogram:
+        """The per-stage latency histogram (``kairos_ranker_recommend_stage_seconds``)."""
+        return self._metrics.stage
+
     async def recommend(self, query: RecommendQuery, deadline: float | None) -> Answer:
         return await self._batcher.submit(Pending(query, deadline))
 
@@ -116,21 +123,35 @@ class RecommendPipeline:
 
     async def _process(self, batch: Sequence[Pending]) -> list[Answer]:
         self._metrics.batch_size.observe(len(batch))
+        started = time.perf_counter()
+        stage = self._metrics.stage
+        for p in batch:
+            stage.labels("batch_wait").observe(started - p.submitted)
         stored = await self._fetch(batch)
+        fetched = time.perf_counter()
+        stage.labels("user_state").observe(fetched - started)
         degraded = stored is None
         events = [
             merge_events([] if stored is None else stored[i], p.query.recent_events, p.query.request_time_ms)
             for i, p in enumerate(batch)
         ]
-        answers = await self._worker.run(self._rank, self._state(), list(batch), events, degraded)
+        answers = await self._worker.run(self._rank, self._state(), list(batch), events, degraded, fetched)
         for reason in (d for a in answers for d in a.degradations):
             self._metrics.degradations.labels(Degradation.Name(reason)).inc()
         return answers
 
     def _rank(
-        self, state: ServingState, batch: list[Pending], events: list[list[Event]], user_state_down: bool
+        self,
+        state: ServingState,
+        batch: list[Pending],
+        events: list[list[Event]],
+        user_state_down: bool,
+        dispatched: float,
     ) -> list[Answer]:
         """Runs on the compute worker: histories → one forward pass → one scoring pass → answers."""
+        stage = self._metrics.stage
+        begun = time.perf_counter()
+        stage.labels("compute_wait").observe(begun - dispatched)
         # History positions use the items' cached vectors (the index), so no position is re-projected.
         row_of, vectors = state.index.row_of, state.index.vectors
         max_len = state.model.max_len
@@ -147,11 +168,14 @@ class RecommendPipeline:
                 vectors,
             )
             users = state.model.user_vectors(hist)
+            encoded = time.perf_counter()
+            stage.labels("history_model").observe(encoded - begun)
             hits, misses = state.model.take_history_cache_counts()
             self._metrics.history_cache.labels("hit").inc(hits)
             self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
             results = self._search(state, users, queries, [histories[i] for i in personal], hist)
+            stage.labels("scoring").observe(time.perf_counter() - encoded)
             for i, result in zip(personal, results, strict=True):
                 answers[i] = self._answer(state, batch[i].query, histories[i], user_state_down)
                 answers[i].items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
