@@ -16,7 +16,9 @@ BatchProcessor = Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]]
 class MicroBatcher(Generic[T, R]):
     """Collects submitted items into batches of at most ``max_size``, waiting at most ``window_s`` for company.
 
-    The first item of a batch opens the window; the batch closes when the window elapses or it is full.
+    The first item of a batch opens the window; the batch closes when the window elapses or it is full. The
+    window only opens while another batch is being processed: an idle server answers a lone request at once
+    (nothing could join it), and under load requests gather while the previous batch computes.
     ``process`` returns one result (or exception) per item, in order. At most ``max_in_flight`` batches run
     at once (so one batch's I/O overlaps the previous batch's compute); beyond that, requests accumulate
     into larger, cheaper batches.
@@ -45,7 +47,7 @@ class MicroBatcher(Generic[T, R]):
     async def _collect(self) -> list[tuple[T, asyncio.Future[R]]]:
         batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.window_s
+        deadline = loop.time() + (self.window_s if self._running else 0.0)
         while len(batch) < self.max_size:
             while len(batch) < self.max_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())

@@ -27,17 +27,41 @@ async def test_concurrent_requests_are_grouped_up_to_max_size() -> None:
     assert sorted(i for b in batches for i in b) == list(range(20))
 
 
-async def test_lone_request_waits_at_most_the_window() -> None:
+async def test_lone_request_on_an_idle_batcher_does_not_wait_for_the_window() -> None:
     async def process(items: Sequence[int]) -> list[int]:
         return list(items)
 
-    batcher: MicroBatcher[int, int] = MicroBatcher(process, window_s=0.02, max_size=64)
+    batcher: MicroBatcher[int, int] = MicroBatcher(process, window_s=0.05, max_size=64)
     loop = asyncio.get_running_loop()
     start = loop.time()
     assert await batcher.submit(7) == 7
     elapsed = loop.time() - start
     await batcher.close()
-    assert 0.015 <= elapsed < 0.2
+    assert elapsed < 0.025  # nothing else was in flight: no window
+
+
+async def test_requests_gather_for_the_window_while_a_batch_computes() -> None:
+    batches: list[list[int]] = []
+
+    async def process(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        await asyncio.sleep(0.05 if items[0] == 0 else 0.0)  # the first batch is slow
+        return list(items)
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(process, window_s=0.03, max_size=64, max_in_flight=2)
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.005)  # batch [0] is computing now
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    later = []
+    for i in range(1, 5):  # arrive 5 ms apart, within one window
+        later.append(asyncio.create_task(batcher.submit(i)))
+        await asyncio.sleep(0.005)
+    assert await asyncio.gather(first, *later) == [0, 1, 2, 3, 4]
+    waited = loop.time() - start
+    await batcher.close()
+    assert batches[0] == [0] and batches[1] == [1, 2, 3, 4]  # grouped, not one by one
+    assert waited >= 0.025
 
 
 async def test_per_item_and_whole_batch_errors_reach_their_callers() -> None:
