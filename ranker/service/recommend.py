@@ -206,7 +206,7 @@ class RecommendPipeline:
 
     @staticmethod
     def _search_query(user: int, q: RecommendQuery, h: UsableHistory) -> SearchQuery:
-        exclude = h.seen_item_ids if q.exclude_seen else frozenset()
+        exclude = (h.seen_item_ids if q.exclude_seen else frozenset()) | q.exclude_ids
         return SearchQuery(user=user, k=q.k, exclude_ids=exclude, candidate_ids=q.candidate_ids)
 
     @staticmethod
@@ -224,7 +224,7 @@ class RecommendPipeline:
         index = state.index
         if q.candidate_ids is not None:
             answer.unknown_candidate_ids = [c for c in q.candidate_ids if c not in index]
-        exclude = h.seen_item_ids if q.exclude_seen else frozenset()
+        exclude = (h.seen_item_ids if q.exclude_seen else frozenset()) | q.exclude_ids
         answer.items = self._popularity.top(
             q.k, index.__contains__, state.catalog.recent_ids, exclude=exclude, candidates=q.candidate_ids
         )

@@ -25,6 +25,7 @@ class RecommendQuery:
     exclude_seen: bool
     target_domain: str
     recent_events: list[Event] = field(default_factory=list)
+    exclude_ids: frozenset[str] = frozenset()
 
 
 def now_ms() -> int:
@@ -65,6 +66,12 @@ class RequestValidator:
             )
         for i, item_id in enumerate(request.candidate_ids):
             self.identifier(f"candidate_ids[{i}]", item_id)
+        if len(request.exclude_ids) > self.s.max_candidates:
+            raise InvalidArgument(
+                "exclude_ids", f"{len(request.exclude_ids)} ids exceed the limit of {self.s.max_candidates}"
+            )
+        for i, item_id in enumerate(request.exclude_ids):
+            self.identifier(f"exclude_ids[{i}]", item_id)
         if request.target_domain and domains is not None and request.target_domain not in domains:
             raise InvalidArgument(
                 "target_domain", f"unknown domain {request.target_domain!r}; known: {sorted(domains)}"
@@ -91,6 +98,7 @@ class RequestValidator:
             exclude_seen=request.exclude_seen,
             target_domain=request.target_domain,
             recent_events=events,
+            exclude_ids=frozenset(request.exclude_ids),
         )
 
     def delete(self, request: ranker_pb2.DeleteItemsRequest) -> list[str]:

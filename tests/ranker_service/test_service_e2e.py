@@ -224,3 +224,28 @@ def test_upserted_item_resembling_the_history_is_recommended(ranker: RankerProce
     assert deleted.deleted == 1 and list(deleted.not_found) == ["missing"]
     gone = ranker.stub.Recommend(request, timeout=5)
     assert "lookalike" not in [i.item_id for i in gone.items]
+
+
+def test_exclude_ids_are_filtered_inside_the_search(ranker: RankerProcess, offline, user_state_address) -> None:
+    ids = offline.catalogue().item_ids
+    history = ids[200:212]
+    times = append(user_state_address, "exclude-user", history)
+    now = times[-1] + MINUTE
+    plain = ranker.stub.Recommend(ranker_pb2.RecommendRequest(user_id="exclude-user", k=20, request_time_ms=now))
+    top = [i.item_id for i in plain.items]
+    dropped = [top[0], top[3], top[7], history[0], "not-in-catalogue"]
+    reply = ranker.stub.Recommend(
+        ranker_pb2.RecommendRequest(user_id="exclude-user", k=20, request_time_ms=now, exclude_ids=dropped)
+    )
+    served = [i.item_id for i in reply.items]
+    assert len(served) == 20 and not set(served) & set(dropped)
+    assert served[:16] == [i for i in top if i not in dropped][:16]  # the rest keep their order
+    # the no-history fallback honours them too
+    fallback = ranker.stub.Recommend(ranker_pb2.RecommendRequest(user_id="no-history-yet", k=5))
+    first = fallback.items[0].item_id
+    again = ranker.stub.Recommend(ranker_pb2.RecommendRequest(user_id="no-history-yet", k=5, exclude_ids=[first]))
+    assert first not in [i.item_id for i in again.items] and len(again.items) == 5
+    with pytest.raises(grpc.RpcError) as info:
+        ranker.stub.Recommend(ranker_pb2.RecommendRequest(user_id="exclude-user", k=5, exclude_ids=[""]))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("exclude_ids[0]:")
