@@ -94,7 +94,9 @@ class RankerSettings(ServiceSettings):
     redis_stream: str = Field("kairos:ranker:items", min_length=1, description="Redis Stream of item changes.")
     replica_id: str = Field(default_factory=_default_replica_id, description="Name of this replica in the stream.")
 
-    batch_window_ms: float = Field(2.0, ge=0, description="Micro-batching: how long a batch waits for company.")
+    batch_window_ms: float = Field(
+        2.0, ge=0, description="Micro-batching: how long a batch waits for company while another batch computes."
+    )
     max_batch_size: int = Field(64, ge=1, le=4096, description="Micro-batching: most requests per batch (1: off).")
     compute_threads: int = Field(
         1, ge=0, description="Torch intra-op threads of the compute worker (0: torch's default, one per core)."
