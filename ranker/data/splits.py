@@ -78,6 +78,13 @@ class Split:
     def num_items(self) -> int:
         return len(self.item_ids)
 
+    def train_counts(self) -> np.ndarray:
+        """(N,) int64 training events per catalogue item (0 for cold items)."""
+        counts = np.zeros(self.num_items, dtype=np.int64)
+        for seq in self.train:
+            np.add.at(counts, seq.items, 1)
+        return counts
+
 
 def user_sequences(dataset: Dataset) -> tuple[list[str], list[Sequence], list[str]]:
     """Group events by user, ordered by time with file order as tie-break."""

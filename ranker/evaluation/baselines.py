@@ -15,29 +15,25 @@ import numpy as np
 
 from ranker.data.splits import EvalCases, Split
 from ranker.model.catalogue import Catalogue
+from ranker.model.content_space import content_vectors as shared_content_vectors
+from ranker.model.content_space import reference_mean
 
 ContentModality = Literal["text", "image", "both"]
 KNN_K_GRID = (1, 3, 5, 10, 20, 50)
 
 
-def _normalised(features: np.ndarray, present: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    rows = features[reference & present]
-    centred = features - (rows.mean(0) if len(rows) else 0.0)
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
-    return np.where(present[:, None], centred / np.maximum(norms, 1e-9), 0.0).astype(np.float32)
-
-
 def content_vectors(catalogue: Catalogue, modality: ContentModality, reference: np.ndarray) -> np.ndarray:
     """(N, D) unit-length raw content vectors (centred on the ``reference`` items, e.g. the training items)."""
-    text = _normalised(catalogue.text, catalogue.has_text, reference)
-    image = _normalised(catalogue.image, catalogue.has_image, reference)
-    if modality == "text":
-        return text
-    if modality == "image":
-        return image
-    if modality == "both":
-        return np.hstack([text, image]) / np.float32(np.sqrt(2.0))
-    raise ValueError(f"modality: expected 'text', 'image' or 'both', got {modality!r}")
+    parts = {
+        name: (features, present, reference_mean(features, present, reference))
+        for name, features, present in (
+            ("text", catalogue.text, catalogue.has_text),
+            ("image", catalogue.image, catalogue.has_image),
+        )
+    }
+    if modality not in ("text", "image", "both"):
+        raise ValueError(f"modality: expected 'text', 'image' or 'both', got {modality!r}")
+    return shared_content_vectors([parts["text"], parts["image"]] if modality == "both" else [parts[modality]])
 
 
 @dataclass(frozen=True)
@@ -60,9 +56,7 @@ class ContentKnn:
 
 def popularity_scores(split: Split, cases: EvalCases) -> np.ndarray:
     """(C, N) training interaction counts of each item (every user gets the same list; cold items score 0)."""
-    counts = np.zeros(split.num_items, dtype=np.float32)
-    for seq in split.train:
-        np.add.at(counts, seq.items, 1.0)
+    counts = split.train_counts().astype(np.float32)
     return np.broadcast_to(counts, (len(cases), split.num_items)).copy()
 
 

@@ -65,7 +65,8 @@ class Catalogue:
 
     def trained_mask(self) -> torch.Tensor | None:
         """(N,) bool tensor of the rows that had training events, or None when unknown."""
-        return None if self.train_counts is None else torch.from_numpy(self.train_counts > 0)
+        trained = self.trained
+        return None if trained is None else torch.from_numpy(trained)
 
     def without(self, modality: str) -> Catalogue:
         """A copy with one modality ('text' or 'image') marked absent for every item."""

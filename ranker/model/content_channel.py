@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.model.content_space import content_vectors
+from ranker.model.content_space import content_vectors, reference_mean
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,20 @@ class ContentCodes:
             raise ValueError(f"dim: must be >= 1, got {dim}")
         if int(trained.sum()) < 2:
             raise ValueError("trained: at least 2 trained items are needed to fit content codes")
-
-        def mean(x: np.ndarray, present: np.ndarray) -> np.ndarray:
-            rows = x[present & trained]
-            return rows.mean(0).astype(np.float32) if len(rows) else np.zeros(x.shape[1], np.float32)
-
-        text_mean, image_mean = mean(text, has_text), mean(image, has_image)
+        text_mean, image_mean = reference_mean(text, has_text, trained), reference_mean(image, has_image, trained)
         raw = content_vectors([(text, has_text, text_mean), (image, has_image, image_mean)])
         centre = raw[trained].mean(0)
         _, _, axes = np.linalg.svd(raw[trained] - centre, full_matrices=False)
         return cls(text_mean, image_mean, centre.astype(np.float32), axes[:dim].astype(np.float32))
 
+    def project(self, text: np.ndarray, image: np.ndarray, has_text: np.ndarray, has_image: np.ndarray) -> np.ndarray:
+        """(n, r) float32 coordinates of items on the principal axes (not normalised)."""
+        raw = content_vectors([(text, has_text, self.text_mean), (image, has_image, self.image_mean)])
+        return ((raw - self.centre) @ self.axes.T).astype(np.float32)
+
     def encode(self, text: np.ndarray, image: np.ndarray, has_text: np.ndarray, has_image: np.ndarray) -> np.ndarray:
         """(n, r) float32 unit codes (zero for an item with neither modality)."""
-        raw = content_vectors([(text, has_text, self.text_mean), (image, has_image, self.image_mean)])
-        codes = (raw - self.centre) @ self.axes.T
+        codes = self.project(text, image, has_text, has_image)
         norms = np.linalg.norm(codes, axis=1, keepdims=True)
         present = (np.asarray(has_text, bool) | np.asarray(has_image, bool))[:, None]
         return np.where(present, codes / np.maximum(norms, 1e-9), 0.0).astype(np.float32)
@@ -94,9 +93,6 @@ class ContentChannel:
                 f"content channel: need profile_len >= 1, a finite weight and scale > 0, got "
                 f"{self.profile_len}, {self.weight}, {self.scale}"
             )
-
-    def with_weight(self, weight: float) -> ContentChannel:
-        return ContentChannel(self.codes, float(weight), self.profile_len, self.scale)
 
     def profiles(self, history_codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """(B, r) mean code of each row's last ``profile_len`` valid positions of right-padded (B, L, r) codes."""

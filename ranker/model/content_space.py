@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def reference_mean(features: np.ndarray, present: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(dim,) float32 mean of the rows that are ``present`` and in ``reference`` (zeros when there are none)."""
+    rows = features[np.asarray(present, dtype=bool) & np.asarray(reference, dtype=bool)]
+    return rows.mean(0).astype(np.float32) if len(rows) else np.zeros(features.shape[1], np.float32)
+
+
 def content_vectors(
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
 ) -> np.ndarray:

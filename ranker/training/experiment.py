@@ -41,15 +41,7 @@ def prepare_data(
         dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len, cold_by=cfg.data.cold_by
     )
     features = cached_item_features(data_dir / "items.csv", cache_dir / dataset.name, progress=progress)
-    return split, features.aligned_to(split.item_ids).with_train_counts(train_counts(split))
-
-
-def train_counts(split: Split) -> np.ndarray:
-    """(N,) training events per catalogue item (0 for cold items)."""
-    counts = np.zeros(split.num_items, dtype=np.int64)
-    for seq in split.train:
-        np.add.at(counts, seq.items, 1)
-    return counts
+    return split, features.aligned_to(split.item_ids).with_train_counts(split.train_counts())
 
 
 def _first_users(dataset: Dataset, limit: int) -> Dataset:

@@ -24,7 +24,7 @@ from ranker.data.batches import training_batch
 from ranker.data.splits import Split, training_windows
 from ranker.metrics import ranking_metrics
 from ranker.model.catalogue import Catalogue
-from ranker.model.content_space import content_vectors
+from ranker.model.content_channel import ContentCodes
 from ranker.model.recommender import Recommender
 from ranker.training.config import ExperimentConfig, TrainConfig
 from ranker.training.objectives import TrainingObjective
@@ -87,16 +87,11 @@ def build_model(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> Re
 
 
 def content_id_init(catalogue: Catalogue, trained: np.ndarray, dim: int, std: float = 0.02) -> torch.Tensor:
-    """(N, dim) ID-table start from content: raw text+image vectors (centred on the trained items, unit length per
-    modality) projected on their first ``dim`` principal axes (fitted on the trained items), scaled to ``std``."""
-    parts = []
-    for features, present in ((catalogue.text, catalogue.has_text), (catalogue.image, catalogue.has_image)):
-        rows = features[present & trained]
-        parts.append((features, present, rows.mean(0) if len(rows) else np.zeros(features.shape[1])))
-    content = content_vectors(parts)
-    reference = content[trained] - content[trained].mean(0)
-    _, _, axes = np.linalg.svd(reference, full_matrices=False)
-    projected = (content - content[trained].mean(0)) @ axes[:dim].T
+    """(N, dim) ID-table start from content: each item's coordinates on the first ``dim`` principal axes of the
+    trained items' raw text+image vectors (:class:`ContentCodes`, not normalised), scaled to ``std``."""
+    c = catalogue
+    codes = ContentCodes.fit(c.text, c.image, c.has_text, c.has_image, trained, dim)
+    projected = codes.project(c.text, c.image, c.has_text, c.has_image)
     if projected.shape[1] < dim:
         projected = np.pad(projected, ((0, 0), (0, dim - projected.shape[1])))
     scale = projected[trained].std() or 1.0
@@ -130,9 +125,7 @@ def train(
     optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     table = catalogue.inputs()
     allowed = torch.from_numpy(split.train_items)
-    counts = np.zeros(split.num_items)
-    for s in split.train:
-        np.add.at(counts, s.items, 1)
+    counts = split.train_counts().astype(np.float64)
     proposal = torch.from_numpy(counts / counts.sum()).float()
     windows = training_windows(split.train, cfg.data.max_len)
     if not windows:

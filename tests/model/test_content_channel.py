@@ -19,14 +19,13 @@ from ranker.model.recommender import Recommender
 from ranker.model.serving import ServingModel
 from ranker.training.boost_selection import fit_content_codes, item_matrix, select_new_item_boost
 from ranker.training.config import ExperimentConfig
-from ranker.training.experiment import train_counts
 from ranker.training.loop import build_model
 from ranker.training.scoring import case_profiles, score_and_users, score_cases
 
 
 @pytest.fixture(scope="module")
 def catalogue(synthetic_split: Split, synthetic_catalogue: Catalogue) -> Catalogue:
-    return synthetic_catalogue.with_train_counts(train_counts(synthetic_split))
+    return synthetic_catalogue.with_train_counts(synthetic_split.train_counts())
 
 
 @pytest.fixture(scope="module")
