@@ -19,9 +19,8 @@ from ranker.evaluation.baselines import (
 )
 from ranker.evaluation.protocol import SplitMeasurement, masked, measure, per_case_metrics, ranks_among
 from ranker.model.catalogue import Catalogue
-from ranker.training.boost_selection import select_new_item_boost
 from ranker.training.config import ExperimentConfig
-from ranker.training.experiment import prepare_data
+from ranker.training.experiment import choose_boost, prepare_data
 from ranker.training.loop import train
 from ranker.training.scoring import score_and_users, with_boost
 
@@ -106,14 +105,7 @@ def baseline_results(split: Split, catalogue: Catalogue, seed: int) -> dict[str,
 def model_result(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> dict:
     """Train ``cfg`` on the split, choose its new-item boost on validation and measure it on the test cases."""
     result = train(cfg, split, catalogue)
-    boost, table = select_new_item_boost(
-        result.model,
-        split,
-        catalogue,
-        cfg.train.new_item_boost_max_cost,
-        max_image_free_cost=cfg.train.new_item_boost_max_image_free_cost,
-        content_dims=cfg.train.new_item_content_dims,
-    )
+    boost, table = choose_boost(result.model, cfg, split, catalogue)
     cold, warm = _parts(split)
     scored: dict[str, np.ndarray] = {}
     for name, cases in (("cold", cold), ("warm", warm), ("warm_no_images", warm)):

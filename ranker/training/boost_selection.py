@@ -1,11 +1,12 @@
-"""Choosing the new-item boost on validation: the content channel on cold targets, then the lift on warm budgets.
+"""Choosing the new-item boost on validation: the content channel and the uniform lift together, within budgets.
 
-1. With ``train.new_item_content_dims`` > 0, the content channel's profile length and weight are those with the
-   best validation NDCG@10 of cold targets ranked among the items without training events (history masked);
-   weight 0 (no channel) competes too. This needs at least ``MIN_COLD_CASES`` cold validation targets.
-2. ``beta`` (the uniform lift; negative lowers new items) is the largest of its grid whose validation warm NDCG@10
-   is at least (1 - ``max_warm_cost``) of the value without any boost and, with ``max_image_free_cost`` > 0, whose
-   warm NDCG@10 with every image absent keeps the same share of its own unboosted value.
+For every content setting (no channel, or a profile length L x a weight w) and every ``beta`` of its grid (the
+uniform lift; negative lowers new items), validation NDCG@10 is measured on warm targets, on cold targets (full
+ranking) and, with ``max_image_free_cost`` > 0, on warm targets with every image absent. A setting's beta is its
+largest one whose warm NDCG@10 keeps (1 - ``max_warm_cost``) of the value without any boost and whose image-free
+NDCG@10 keeps (1 - ``max_image_free_cost``) of its own; the setting whose beta gives the best cold NDCG@10 wins
+(cold-only NDCG@10, cold targets among the new items, breaks ties; then the smaller weight). Content settings need
+``train.new_item_content_dims`` > 0 and at least ``MIN_COLD_CASES`` cold validation targets.
 
 Every grid value is measured, not only those before the first one over budget: validation NDCG@10 moves in steps
 of about 0.5% (one of 848 targets changing rank), so a walk that stopped at the first dip would stop on noise.
@@ -44,13 +45,11 @@ def fit_content_codes(catalogue: Catalogue, trained: np.ndarray, dims: int) -> C
     return ContentCodes.fit(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image, trained, dims)
 
 
-def _content_term(boost: NewItemBoost, catalogue: Catalogue, cases: EvalCases, profile_len: int) -> np.ndarray:
-    """(C, N) p . q / scale for every item (the channel's weight and sigma(u) not applied)."""
-    assert boost.content is not None
-    channel = ContentChannel(boost.content.codes, 1.0, profile_len, boost.content.scale)
-    probe = boost.with_content(channel)
-    codes = probe.codes(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image)
-    return case_profiles(probe, codes, cases) @ codes.T / channel.scale
+def _content_term(unit: NewItemBoost, codes: np.ndarray, cases: EvalCases, profile_len: int) -> np.ndarray:
+    """(C, N) p . q / scale for every item, ``codes`` being the catalogue's (the weight and sigma(u) not applied)."""
+    assert unit.content is not None
+    channel = ContentChannel(unit.content.codes, 1.0, profile_len, unit.content.scale)
+    return case_profiles(unit.with_content(channel), codes, cases) @ codes.T / channel.scale
 
 
 def select_new_item_boost(
@@ -78,10 +77,12 @@ def select_new_item_boost(
         catalogues["no_images"] = catalogue.without("image")
     scorers = {name: _PartScorer(model, base, catalogues[name], parts[name], trained) for name in parts}
     settings: list[tuple[int, float]] = [(0, 0.0)]
+    codes: dict[str, np.ndarray] = {}
     if content_dims > 0 and len(parts["cold"]) >= MIN_COLD_CASES:
         base = base.with_content(_unit_channel(base, catalogue, split, content_dims))
         settings += [(k, w) for k in PROFILE_GRID for w in WEIGHT_GRID if w > 0]
         grid = CONTENT_BETA_GRID
+        codes = {name: base.codes(c.text, c.image, c.has_text, c.has_image) for name, c in catalogues.items()}
     reference = {name: scorer.metric(0.0, None) for name, scorer in scorers.items()}
     budgets = {"warm": max_warm_cost} | ({"no_images": max_image_free_cost} if "no_images" in parts else {})
     floors = {name: (1.0 - cost) * reference[name] for name, cost in budgets.items()}
@@ -90,7 +91,7 @@ def select_new_item_boost(
     for profile_len, weight in settings:
         terms = None
         if weight > 0:
-            terms = {name: weight * _content_term(base, catalogues[name], parts[name], profile_len) for name in parts}
+            terms = {name: weight * _content_term(base, codes[name], parts[name], profile_len) for name in parts}
         cold_only = scorers["cold"].cold_only(terms["cold"] if terms else None) if weight > 0 else 0.0
         within = []
         for beta in grid:
@@ -155,7 +156,7 @@ class _PartScorer:
             target[self.target_new, 0] = new_scores[self.target_new, position]
         old_above = np.where(self.target_new, (self.scores[:, self.old] >= target).sum(1), self.old_above)
         ranks = old_above + (new_scores >= target).sum(1) - 1
-        return float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+        return float(per_case_metrics(ranks)[SELECTION_METRIC].mean())
 
     def cold_only(self, term: np.ndarray | None) -> float:
         """NDCG@10 of the (cold) targets ranked among the new items, history masked."""

@@ -86,13 +86,11 @@ def evaluate_test(
     return {name: out[name] for name in EVAL_SPLITS}
 
 
-def boost_and_test(
+def choose_boost(
     model: Recommender, cfg: ExperimentConfig, split: Split, catalogue: Catalogue
-) -> tuple[NewItemBoost | None, dict, dict[str, dict[str, float]]]:
-    """Choose the new-item boost on validation (``train.new_item_boost_max_cost``), then test with it.
-
-    Returns (boost or None, {"beta", "selection"} for metrics.json, test metrics)."""
-    boost, table = select_new_item_boost(
+) -> tuple[NewItemBoost | None, list[dict[str, float]]]:
+    """The new-item boost (and content channel) the config asks for, chosen on validation."""
+    return select_new_item_boost(
         model,
         split,
         catalogue,
@@ -100,6 +98,15 @@ def boost_and_test(
         max_image_free_cost=cfg.train.new_item_boost_max_image_free_cost,
         content_dims=cfg.train.new_item_content_dims,
     )
+
+
+def boost_and_test(
+    model: Recommender, cfg: ExperimentConfig, split: Split, catalogue: Catalogue
+) -> tuple[NewItemBoost | None, dict, dict[str, dict[str, float]]]:
+    """Choose the new-item boost on validation (``train.new_item_boost_max_cost``), then test with it.
+
+    Returns (boost or None, {"beta", "selection"} for metrics.json, test metrics)."""
+    boost, table = choose_boost(model, cfg, split, catalogue)
     info = {"beta": boost.beta if boost is not None else 0.0, "selection": table}
     return boost, info, evaluate_test(model, split, catalogue, boost)
 

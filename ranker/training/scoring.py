@@ -7,6 +7,7 @@ import torch
 
 from ranker.data.batches import eval_batch
 from ranker.data.splits import EvalCases
+from ranker.evaluation.protocol import masked
 from ranker.metrics import target_ranks
 from ranker.model.catalogue import Catalogue
 from ranker.model.new_item_boost import NewItemBoost
@@ -84,9 +85,4 @@ def score_and_users(
 
 def case_ranks(scores: np.ndarray, cases: EvalCases, mask_history: bool = False) -> np.ndarray:
     """0-based target ranks; with ``mask_history`` every item seen before the target is removed first."""
-    if mask_history:
-        scores = scores.copy()
-        for row, seen in enumerate(cases.seen):
-            keep_target = seen[seen != cases.targets[row]]
-            scores[row, keep_target] = -np.inf
-    return target_ranks(scores, cases.targets)
+    return target_ranks(masked(scores, cases) if mask_history else scores, cases.targets)
