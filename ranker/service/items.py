@@ -74,9 +74,14 @@ class ItemService:
         return ranker_pb2.UpsertItemsResponse(results=results, upserted=len(records))
 
     async def encode(
-        self, items: list[ranker_pb2.Item], texts: list[str], errors: list[str | None]
+        self,
+        items: list[ranker_pb2.Item],
+        texts: list[str],
+        errors: list[str | None],
+        field: Callable[[int], str] = lambda i: f"items[{i}]",
     ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-        """Embed the valid items' texts and images (one call each); record per-item failures in ``errors``."""
+        """Embed the valid items' texts and images (one call each); record per-item failures in ``errors``, each
+        naming the item's field (``field(i)``: ``items[i]`` for UpsertItems)."""
         text_rows = [i for i, t in enumerate(texts) if errors[i] is None and t]
         image_rows = [i for i, it in enumerate(items) if errors[i] is None and it.image]
         text_vectors: dict[int, np.ndarray] = {}
@@ -88,7 +93,7 @@ class ItemService:
                 )
                 for j, i in enumerate(text_rows):
                     if emb.errors[j] is not None:
-                        errors[i] = f"items[{i}].text: {emb.errors[j]}"
+                        errors[i] = f"{field(i)}.text: {emb.errors[j]}"
                     else:
                         text_vectors[i] = np.asarray(emb.vectors[j], dtype=np.float32)
             if image_rows:
@@ -97,7 +102,7 @@ class ItemService:
                 )
                 for j, i in enumerate(image_rows):
                     if emb.errors[j] is not None:
-                        errors[i] = f"items[{i}].{_strip_field(emb.errors[j], 'image')}"
+                        errors[i] = f"{field(i)}.{_strip_field(emb.errors[j], 'image')}"
                     else:
                         image_vectors[i] = np.asarray(emb.vectors[j], dtype=np.float32)
         except EncoderUnavailableError as exc:
@@ -105,7 +110,7 @@ class ItemService:
         for vectors in (text_vectors, image_vectors):
             for i, v in list(vectors.items()):
                 if not np.isfinite(v).all():
-                    errors[i] = f"items[{i}]: the encoder returned non-finite values"
+                    errors[i] = f"{field(i)}: the encoder returned non-finite values"
                     del vectors[i]
         return text_vectors, image_vectors
 

@@ -26,8 +26,8 @@ class RankerMetrics:
             registry=registry,
             buckets=STAGE_BUCKETS_S,
         )
-        for stage in RECOMMEND_STAGES:
-            self.stage.labels(stage)  # every stage is exported from the start, at zero
+        # bound once (exported from the start, at zero): the hot path observes without a label lookup
+        self.stages = {stage: self.stage.labels(stage) for stage in RECOMMEND_STAGES}
         self.batch_size = Histogram(
             "kairos_ranker_batch_size", "Recommend requests per micro-batch", registry=registry, buckets=BATCH_BUCKETS
         )

@@ -30,15 +30,18 @@ class PopularityRanker:
         self._counted_until: OrderedDict[str, int] = OrderedDict()
         self._remember = remember_users
         self._ranking: list[str] | None = None
+        self._scores: dict[str, float] | None = None
 
     @property
     def scores(self) -> dict[str, float]:
-        """Current popularity of every item with a prior or live events."""
-        scale = self._live_scale()
-        out = dict(self._prior)
-        for item, value in self._live.items():
-            out[item] = out.get(item, 0.0) + value * scale
-        return out
+        """Current popularity of every item with a prior or live events (built once per change, not per call)."""
+        if self._scores is None:
+            scale = self._live_scale()
+            out = dict(self._prior)
+            for item, value in self._live.items():
+                out[item] = out.get(item, 0.0) + value * scale
+            self._scores = out
+        return self._scores
 
     def _live_scale(self) -> float:
         if self._base_ms is None or self._newest_ms is None:
@@ -49,7 +52,7 @@ class PopularityRanker:
         """Add prior counts (e.g. the artifact's training popularity)."""
         for item_id, count in counts.items():
             self._prior[item_id] = self._prior.get(item_id, 0.0) + float(count)
-        self._ranking = None
+        self._ranking = self._scores = None
 
     def observe(self, events: Sequence[Event]) -> None:
         """Count the events (one user's, oldest first) newer than the ones counted before."""
@@ -76,7 +79,7 @@ class PopularityRanker:
         self._counted_until.move_to_end(user)
         if len(self._counted_until) > self._remember:
             self._counted_until.popitem(last=False)
-        self._ranking = None
+        self._ranking = self._scores = None
 
     def top(
         self,

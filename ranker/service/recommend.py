@@ -84,9 +84,9 @@ class RecommendPipeline:
         )
 
     @property
-    def stage_metric(self) -> Histogram:
-        """The per-stage latency histogram (``kairos_ranker_recommend_stage_seconds``)."""
-        return self._metrics.stage
+    def stages(self) -> dict[str, Histogram]:
+        """The per-stage latency histogram's children (``kairos_ranker_recommend_stage_seconds``), by stage."""
+        return self._metrics.stages
 
     async def recommend(self, query: RecommendQuery, deadline: float | None) -> Answer:
         return await self._batcher.submit(Pending(query, deadline))
@@ -124,12 +124,12 @@ class RecommendPipeline:
     async def _process(self, batch: Sequence[Pending]) -> list[Answer]:
         self._metrics.batch_size.observe(len(batch))
         started = time.perf_counter()
-        stage = self._metrics.stage
+        stage = self._metrics.stages
         for p in batch:
-            stage.labels("batch_wait").observe(started - p.submitted)
+            stage["batch_wait"].observe(started - p.submitted)
         stored = await self._fetch(batch)
         fetched = time.perf_counter()
-        stage.labels("user_state").observe(fetched - started)
+        stage["user_state"].observe(fetched - started)
         degraded = stored is None
         events = [
             merge_events([] if stored is None else stored[i], p.query.recent_events, p.query.request_time_ms)
@@ -149,9 +149,9 @@ class RecommendPipeline:
         dispatched: float,
     ) -> list[Answer]:
         """Runs on the compute worker: histories → one forward pass → one scoring pass → answers."""
-        stage = self._metrics.stage
+        stage = self._metrics.stages
         begun = time.perf_counter()
-        stage.labels("compute_wait").observe(begun - dispatched)
+        stage["compute_wait"].observe(begun - dispatched)
         # History positions use the items' cached vectors (the index), so no position is re-projected.
         row_of, vectors = state.index.row_of, state.index.vectors
         max_len = state.model.max_len
@@ -169,13 +169,13 @@ class RecommendPipeline:
             )
             users = state.model.user_vectors(hist)
             encoded = time.perf_counter()
-            stage.labels("history_model").observe(encoded - begun)
+            stage["history_model"].observe(encoded - begun)
             hits, misses = state.model.take_history_cache_counts()
             self._metrics.history_cache.labels("hit").inc(hits)
             self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
             results = self._search(state, users, queries, [histories[i] for i in personal], hist)
-            stage.labels("scoring").observe(time.perf_counter() - encoded)
+            stage["scoring"].observe(time.perf_counter() - encoded)
             for i, result in zip(personal, results, strict=True):
                 answers[i] = self._answer(state, batch[i].query, histories[i], user_state_down)
                 answers[i].items = list(zip(result.item_ids, result.scores.tolist(), strict=True))

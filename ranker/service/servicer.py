@@ -31,20 +31,20 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         self._recommender = recommender
         self._items = items
         self._similar = similar
-        self._stage = recommender.stage_metric
+        self._stages = recommender.stages
 
     async def Recommend(
         self, request: ranker_pb2.RecommendRequest, context: grpc.aio.ServicerContext
     ) -> ranker_pb2.RecommendResponse:
         started = time.perf_counter()
         query = self._validator.recommend(request, self._state().model.domains)
-        self._stage.labels("validate").observe(time.perf_counter() - started)
+        self._stages["validate"].observe(time.perf_counter() - started)
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
         answer = await self._recommender.recommend(query, deadline)
         answered = time.perf_counter()
         reply = answer.to_proto()
-        self._stage.labels("response").observe(time.perf_counter() - answered)
+        self._stages["response"].observe(time.perf_counter() - answered)
         return reply
 
     async def UpsertItems(

@@ -47,16 +47,8 @@ def validate_similar(validator: RequestValidator, request: ranker_pb2.SimilarIte
         raise InvalidArgument("k", f"must be in 1..{s.max_k}, got {request.k}")
     if kind == "item_id":
         validator.identifier("item_id", request.item_id)
-    if len(request.candidate_ids) > s.max_candidates:
-        raise InvalidArgument(
-            "candidate_ids", f"{len(request.candidate_ids)} ids exceed the limit of {s.max_candidates}"
-        )
-    for i, item_id in enumerate(request.candidate_ids):
-        validator.identifier(f"candidate_ids[{i}]", item_id)
-    if len(request.exclude_ids) > s.max_candidates:
-        raise InvalidArgument("exclude_ids", f"{len(request.exclude_ids)} ids exceed the limit of {s.max_candidates}")
-    for i, item_id in enumerate(request.exclude_ids):
-        validator.identifier(f"exclude_ids[{i}]", item_id)
+    validator.ids("candidate_ids", request.candidate_ids)
+    validator.ids("exclude_ids", request.exclude_ids)
     if request.user_id:
         validator.identifier("user_id", request.user_id)
     return SimilarQuery(
@@ -117,13 +109,13 @@ class SimilarItemsService:
     async def _encode(self, item: ranker_pb2.Item) -> tuple[np.ndarray | None, np.ndarray | None]:
         text = item.text or build_item_text(dict(item.text_fields), self.s.text_field_order)
         probe = ranker_pb2.Item(item_id=QUERY_ID, text=item.text, text_fields=item.text_fields, image=item.image)
-        problem = self._validator.upsert_item(0, probe, text)
+        problem = self._validator.upsert_item(0, probe, text, prefix="content")
         if problem is not None:
-            raise InvalidArgument("content", problem.removeprefix("items[0]").lstrip(".:").strip())
+            raise _invalid(problem)
         errors: list[str | None] = [None]
-        texts, images = await self._items.encode([probe], [text], errors)
+        texts, images = await self._items.encode([probe], [text], errors, field=lambda _: "content")
         if errors[0] is not None:
-            raise InvalidArgument("content", errors[0].removeprefix("items[0]").lstrip(".:").strip())
+            raise _invalid(errors[0])
         return texts.get(0), images.get(0)
 
     def _search(
@@ -153,3 +145,9 @@ class SimilarItemsService:
         user[0, : model.model_dim] = vector[: model.model_dim]
         search = SearchQuery(user=0, k=query.k, exclude_ids=exclude, candidate_ids=query.candidate_ids)
         return index.search(user, [search])[0], model.version
+
+
+def _invalid(problem: str) -> InvalidArgument:
+    """A per-item problem ("field: what is wrong", as UpsertItems reports it) as the request's error."""
+    field, _, detail = problem.partition(": ")
+    return InvalidArgument(field, detail)

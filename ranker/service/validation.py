@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kairos.service.errors import InvalidArgument
@@ -44,6 +45,13 @@ class RequestValidator:
         if len(value) * 4 > self.s.max_id_bytes and len(value.encode()) > self.s.max_id_bytes:
             raise InvalidArgument(field_name, f"is longer than {self.s.max_id_bytes} UTF-8 bytes")
 
+    def ids(self, field_name: str, values: Sequence[str]) -> None:
+        """A list of item ids: at most ``max_candidates``, each a valid identifier (errors name the index)."""
+        if len(values) > self.s.max_candidates:
+            raise InvalidArgument(field_name, f"{len(values)} ids exceed the limit of {self.s.max_candidates}")
+        for i, value in enumerate(values):
+            self.identifier(f"{field_name}[{i}]", value)
+
     def timestamp(self, field_name: str, value: int, now: int) -> None:
         if value <= 0:
             raise InvalidArgument(field_name, f"must be > 0 milliseconds since the Unix epoch, got {value}")
@@ -60,18 +68,8 @@ class RequestValidator:
             raise InvalidArgument("k", f"must be in 1..{self.s.max_k}, got {request.k}")
         request_time = request.request_time_ms or now
         self.timestamp("request_time_ms", request_time, now)
-        if len(request.candidate_ids) > self.s.max_candidates:
-            raise InvalidArgument(
-                "candidate_ids", f"{len(request.candidate_ids)} ids exceed the limit of {self.s.max_candidates}"
-            )
-        for i, item_id in enumerate(request.candidate_ids):
-            self.identifier(f"candidate_ids[{i}]", item_id)
-        if len(request.exclude_ids) > self.s.max_candidates:
-            raise InvalidArgument(
-                "exclude_ids", f"{len(request.exclude_ids)} ids exceed the limit of {self.s.max_candidates}"
-            )
-        for i, item_id in enumerate(request.exclude_ids):
-            self.identifier(f"exclude_ids[{i}]", item_id)
+        self.ids("candidate_ids", request.candidate_ids)
+        self.ids("exclude_ids", request.exclude_ids)
         if request.target_domain and domains is not None and request.target_domain not in domains:
             raise InvalidArgument(
                 "target_domain", f"unknown domain {request.target_domain!r}; known: {sorted(domains)}"
@@ -125,9 +123,10 @@ class RequestValidator:
                 raise InvalidArgument(f"items[{i}].item_id", f"{item.item_id!r} repeats items[{seen[item.item_id]}]")
             seen[item.item_id] = i
 
-    def upsert_item(self, i: int, item: ranker_pb2.Item, text: str) -> str | None:
-        """Why item ``i`` cannot be upserted (naming the field), or None. ``text`` is its resolved text."""
-        prefix = f"items[{i}]"
+    def upsert_item(self, i: int, item: ranker_pb2.Item, text: str, prefix: str | None = None) -> str | None:
+        """Why item ``i`` cannot be upserted (naming the field, ``items[i]`` unless ``prefix`` says otherwise), or
+        None. ``text`` is its resolved text."""
+        prefix = prefix or f"items[{i}]"
         try:
             self.identifier(f"{prefix}.item_id", item.item_id)
         except InvalidArgument as exc:
