@@ -1,8 +1,10 @@
 """Authorisation scopes: which scope each RPC needs.
 
 A token carries scopes (``recommend``, ``events:read``, ``events:write``, ``items:write``, ``admin``); ``admin``
-grants every RPC. Reflection is open to any valid token (discovery); health checks need no token at all. An RPC
-not listed here (a method added later without a scope) needs ``admin``, so nothing new is open by accident.
+grants every RPC. Health checks need no token. Server reflection is a streaming RPC, which the token interceptor
+(unary-only, :mod:`kairos.service.auth`) does not see, so it needs no token either, as before scopes; the rule
+below would let any valid token call it. An RPC not listed here (a method added later without a scope) needs
+``admin``, so nothing new is open by accident.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from encoders.extract import PARTS_DIR, extract_item_features
@@ -114,3 +115,22 @@ def test_missing_column_is_named(tmp_path, make_items_csv):
     items_csv = make_items_csv(tmp_path, [{"item_id": "1", "title": "x"}])
     with pytest.raises(ValueError, match="missing column"):
         extract_item_features(items_csv, tmp_path / "out", text_fields=("title", "summary"), progress=False)
+
+
+def test_ranker_feature_cache_is_extracted_again_for_other_items(small_catalogue, tmp_path):
+    """ranker.features reuses an extraction's cache only for the items it was made from (real encoders)."""
+    from ranker.features import cached_item_features
+
+    items_csv, _ = small_catalogue
+    cache = tmp_path / "cache"
+    first = cached_item_features(items_csv, cache, progress=False)
+    assert first.item_ids == ["10", "11", "12", "13", "14"]
+    again = cached_item_features(items_csv, cache, progress=False)
+    np.testing.assert_array_equal(again.text, first.text)
+    rows = pd.read_csv(items_csv, dtype=str, keep_default_na=False)
+    rows.loc[rows["item_id"] == "12", "title"] = "Mallrats"  # the same ids, other content
+    rows.iloc[:4].to_csv(items_csv, index=False)  # and item 14 gone
+    changed = cached_item_features(items_csv, cache, progress=False)
+    assert changed.item_ids == ["10", "11", "12", "13"]
+    assert np.abs(changed.text[2] - first.text[2]).max() > 1e-3
+    np.testing.assert_allclose(changed.text[0], first.text[0], atol=1e-6)
