@@ -66,11 +66,11 @@ def aggregate(results: list[dict], primary: str, split_names: list[str]) -> dict
         systems = grouped.get(name, {})
         if not systems:
             continue
+        sizes = {r["spec"]["split_seed"]: r["split"] for r in results if r["spec"]["split"] == name}
         block: dict = {
-            "sizes": sorted({tuple(sorted(r["split"].items())) for r in results if r["spec"]["split"] == name}),
+            "sizes": [sizes[seed] for seed in sorted(sizes)],  # one per split seed
             "systems": {s: _system_summary(runs) for s, runs in systems.items()},
         }
-        block["sizes"] = [dict(s) for s in block["sizes"]]
         knns = [s for s in systems if s.startswith(KNN_PREFIX)]
         best_knn = max(knns, key=lambda s: block["systems"][s]["mean"]["cold_only/hr@10"], default=None)
         block["best_knn"] = best_knn

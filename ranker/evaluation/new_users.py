@@ -38,13 +38,12 @@ EVENT_COUNTS = (0, 1, 3)
 
 
 def first_events(cases: EvalCases, train: list[History], n: int) -> EvalCases:
-    """``cases`` whose users have at least ``n`` training events, with histories cut to their first ``n``."""
-    users = cases.users
-    keep = np.array([len(train[u].items) >= max(n, 1) for u in users], dtype=bool)
-    sub = cases.subset(keep)
-    histories = [
-        History(train[u].items[:n], train[u].times_ms[:n], train[u].domains[:n]) if n else train[u] for u in sub.users
-    ]
+    """``cases`` whose users have at least ``max(n, 1)`` training events, with histories cut to their first ``n``
+    (``n = 0``: the histories are left as they are; nobody reads them, every system answers from popularity)."""
+    sub = cases.subset(np.array([len(train[u].items) >= max(n, 1) for u in cases.users], dtype=bool))
+    if n == 0:
+        return sub
+    histories = [History(train[u].items[:n], train[u].times_ms[:n], train[u].domains[:n]) for u in sub.users]
     return dataclasses.replace(sub, histories=histories)
 
 
