@@ -18,6 +18,7 @@ class FeatureTable:
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
         self.domains: list[str] = []
+        self.attributes: list[dict[str, str]] = []  # per row: what filters match on
         self.changed: list[str] | None = None  # ids upserted/removed since track_changes(), while tracking
         self._alloc(max(capacity, 1))
 
@@ -37,12 +38,14 @@ class FeatureTable:
         has_text = np.zeros(capacity, bool)
         has_image = np.zeros(capacity, bool)
         updated = np.zeros(capacity, np.int64)
+        published = np.zeros(capacity, np.int64)
         if old is not None:
             n = len(self.ids)
             text[:n], image[:n] = self.text[:n], self.image[:n]
             has_text[:n], has_image[:n], updated[:n] = self.has_text[:n], self.has_image[:n], self.updated_ms[:n]
-        self.text, self.image, self.has_text, self.has_image, self.updated_ms = (
-            text, image, has_text, has_image, updated,
+            published[:n] = self.published_ms[:n]
+        self.text, self.image, self.has_text, self.has_image, self.updated_ms, self.published_ms = (
+            text, image, has_text, has_image, updated, published,
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -68,6 +71,7 @@ class FeatureTable:
         table.ids = list(ids)
         table.row_of = {i: r for r, i in enumerate(ids)}
         table.domains = [""] * n
+        table.attributes = [{} for _ in range(n)]
         return table
 
     def upsert(self, records: list[ItemRecord]) -> None:
@@ -85,8 +89,11 @@ class FeatureTable:
                 row = len(self.ids)
                 self.ids.append(r.item_id)
                 self.domains.append(r.domain)
+                self.attributes.append({})
                 self.row_of[r.item_id] = row
             self.domains[row] = r.domain
+            self.attributes[row] = dict(r.attributes)
+            self.published_ms[row] = r.published_ms
             self.has_text[row] = r.text is not None
             self.has_image[row] = r.image is not None
             self.text[row] = 0.0 if r.text is None else r.text
@@ -106,6 +113,10 @@ class FeatureTable:
         """(ids, rows) of every live item, in row order."""
         rows = np.array(sorted(self.row_of.values()), dtype=np.int64)
         return [self.ids[r] for r in rows], rows
+
+    def facets(self, rows: np.ndarray) -> tuple[list[dict[str, str]], np.ndarray]:
+        """(attributes, publication times) of ``rows``: what the index filters on."""
+        return [self.attributes[r] for r in rows.tolist()], self.published_ms[rows].copy()
 
     def newest_updated_ms(self) -> int:
         """Upsert time of the most recently upserted live item (0 when none was upserted)."""

@@ -46,4 +46,14 @@ class IndexConfig(BaseModel):
         ge=0,
         description="Items upserted above the norm bound are scored with every query; more than this retrains.",
     )
+    filter_exact_max: int = Field(
+        20_000,
+        ge=0,
+        description="On the ANN path, a filtered query with at most this many eligible items is scored exactly over "
+        "them; broader filters over-fetch from the ANN (by total / eligible) and fall back to exact scoring of the "
+        "eligible items when fewer than k survive.",
+    )
+    filter_overfetch_max: int = Field(
+        4096, ge=1, description="Most ANN candidates a filtered query asks for before it is scored exactly instead."
+    )
     compact_ratio: float = Field(0.5, gt=0, le=1, description="Compact when this share of rows is deleted.")

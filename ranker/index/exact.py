@@ -45,6 +45,24 @@ def block_top_k(scores: torch.Tensor, k: int, block: int = TOPK_BLOCK) -> tuple[
     return values, columns.gather(1, positions)
 
 
+def mask_scores(
+    scores: torch.Tensor,
+    invalid: torch.Tensor | None,
+    excluded: list[list[int]],
+    blocked: list[torch.Tensor | None] | None = None,
+) -> None:
+    """Set to -inf, in place, the ``invalid`` columns of every row of ``scores`` (B, n), each row's ``excluded``
+    columns and the columns its ``blocked`` (n,) bool mask marks (a filter's ineligible items)."""
+    if invalid is not None:
+        scores[:, invalid] = -torch.inf
+    for b, rows_of_user in enumerate(excluded):
+        if rows_of_user:
+            scores[b, rows_of_user] = -torch.inf
+    for b, mask in enumerate(blocked or ()):
+        if mask is not None:
+            scores[b].masked_fill_(mask, -torch.inf)
+
+
 class ColumnScorer:
     """A (dim, rows) float32 copy of the item vectors: ``users @ columns`` is the fastest layout for a batch of
     a few dozen users against many items. Measured against the row-major table, one thread, batches of 16-64 users
@@ -62,14 +80,17 @@ class ColumnScorer:
         self._columns[:, index] = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).T
 
     def top_k(
-        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], k: int
+        self,
+        users: torch.Tensor,
+        rows: int,
+        invalid: torch.Tensor | None,
+        excluded: list[list[int]],
+        k: int,
+        blocked: list[torch.Tensor | None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, k) exact float32 (scores, rows) over the first ``rows`` rows; ``invalid`` and ``excluded`` rows
-        score -inf (callers drop non-finite scores when fewer than k rows remain)."""
+        """(B, k) exact float32 (scores, rows) over the first ``rows`` rows; ``invalid`` rows, each user's
+        ``excluded`` rows and the rows its ``blocked`` mask (rows,) marks score -inf (callers drop non-finite
+        scores when fewer than k rows remain)."""
         scores = users @ self._columns[:, :rows]  # (B, rows): the one scoring matmul of the batch
-        if invalid is not None:
-            scores[:, invalid] = -torch.inf
-        for b, rows_of_user in enumerate(excluded):
-            if rows_of_user:
-                scores[b, rows_of_user] = -torch.inf
+        mask_scores(scores, invalid, excluded, blocked)
         return block_top_k(scores, k)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from ranker.index.ann import IvfShortlist
 from ranker.index.config import IndexConfig
 from ranker.index.exact import ColumnScorer
+from ranker.index.facets import FacetColumns, ItemFilterSpec
 from ranker.index.prefilter import make_prefilter
 from ranker.index.vector_table import VectorTable
 
@@ -24,6 +26,11 @@ class SearchQuery:
     k: int
     exclude_ids: frozenset[str] = frozenset()
     candidate_ids: list[str] | None = None  # None: the whole catalogue
+    filter: ItemFilterSpec | None = None  # None: every item is eligible
+
+    @property
+    def filtered(self) -> bool:
+        return self.filter is not None and not self.filter.empty
 
 
 @dataclass
@@ -40,6 +47,7 @@ class ItemIndex:
         self.dim = dim
         self.config = config or IndexConfig()
         self._table = VectorTable(dim)
+        self._facets = FacetColumns()
         self._ann = IvfShortlist(self.config, dim)
         self._prefilter = make_prefilter(self.config.exact_prefilter, dim)
         # float32 columns only when there is no first pass (which re-scores from the row-major table)
@@ -47,11 +55,21 @@ class ItemIndex:
         self._lock = threading.RLock()
 
     @classmethod
-    def build(cls, ids: list[str], vectors: np.ndarray, config: IndexConfig | None = None) -> ItemIndex:
-        """An index over ``vectors`` (rows aligned with ``ids``), with the ANN trained when it is large."""
+    def build(
+        cls,
+        ids: list[str],
+        vectors: np.ndarray,
+        config: IndexConfig | None = None,
+        attributes: Sequence[Mapping[str, str]] | None = None,
+        published_ms: Sequence[int] | np.ndarray | None = None,
+    ) -> ItemIndex:
+        """An index over ``vectors`` (rows aligned with ``ids``, and with ``attributes``/``published_ms`` when
+        given), with the ANN trained when it is large."""
         index = cls(vectors.shape[1], config)
         index._table = VectorTable(vectors.shape[1], capacity=max(len(ids), 1024))
+        index._facets = FacetColumns(max(len(ids), 1024))
         index._table.upsert(list(ids), np.asarray(vectors, dtype=np.float32))
+        index._write_facets(list(ids), attributes, published_ms)
         index._maybe_train_ann()
         index._refresh_exact_copies()
         return index
@@ -90,12 +108,20 @@ class ItemIndex:
             rows = [self._table.row_of[i] for i in ids]
             return self._table.vectors[rows].copy()
 
-    def upsert(self, ids: list[str], vectors: np.ndarray) -> None:
-        """Add or replace items (no rebuild; the ANN, when on, is updated in place, and retrained only once more
-        than ``ann_overflow_max`` items lie above its norm bound)."""
+    def upsert(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        attributes: Sequence[Mapping[str, str]] | None = None,
+        published_ms: Sequence[int] | np.ndarray | None = None,
+    ) -> None:
+        """Add or replace items with their filter facets (none given: no attributes, published at 0). No rebuild:
+        the ANN, when on, is updated in place, and retrained only once more than ``ann_overflow_max`` items lie
+        above its norm bound."""
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._lock:
             replaced, appended = self._table.upsert(list(ids), vectors)
+            self._write_facets(list(ids), attributes, published_ms)
             rows = np.concatenate([replaced, appended])
             if self._prefilter is not None:
                 self._prefilter.write(rows, self._table.vectors[rows])
@@ -108,17 +134,44 @@ class ItemIndex:
             else:
                 self._maybe_train_ann()
 
+    def _write_facets(
+        self,
+        ids: list[str],
+        attributes: Sequence[Mapping[str, str]] | None,
+        published_ms: Sequence[int] | np.ndarray | None,
+    ) -> None:
+        rows = np.array([self._table.row_of[i] for i in ids], dtype=np.int64)
+        self._facets.write(
+            rows,
+            attributes if attributes is not None else [{}] * len(ids),
+            published_ms if published_ms is not None else np.zeros(len(ids), np.int64),
+        )
+
+    def attributes_of(self, item_id: str) -> dict[str, str]:
+        """The attributes stored for a live item (empty when it has none or is unknown)."""
+        with self._lock:
+            row = self._table.row_of.get(item_id)
+            return {} if row is None else self._facets.attributes_of(row)
+
+    def allows(self, item_id: str, spec: ItemFilterSpec | None) -> bool:
+        """Whether a live item passes ``spec`` (False for an unknown item)."""
+        with self._lock:
+            row = self._table.row_of.get(item_id)
+            return row is not None and (spec is None or self._facets.allows(row, spec))
+
     def remove(self, ids: list[str]) -> list[str]:
         """Delete items; return the ids that were present."""
         with self._lock:
             present = [i for i in dict.fromkeys(ids) if i in self._table.row_of]
             rows = self._table.remove(present)
+            self._facets.clear(rows)
             self._ann.remove(rows)
             if self._table.rows > 1024 and self._table.deleted_share() >= self.config.compact_ratio:
                 self._compact()
             return present
 
     def _compact(self) -> None:
+        self._facets = self._facets.taken(np.flatnonzero(self._table.valid))
         self._table = self._table.compacted()
         self._refresh_exact_copies()
         if self._ann.trained:
@@ -148,25 +201,50 @@ class ItemIndex:
             self._columns = None
 
     def search(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
-        """Top-k per query for user vectors ``users`` (B, dim): one matmul for every whole-catalogue query."""
+        """Top-k per query for user vectors ``users`` (B, dim): one matmul for every whole-catalogue query.
+
+        Filters are applied inside the search (masked scores on the exact path; over-fetch, or exact scoring of
+        the eligible rows, on the ANN path), so a query gets k items whenever k eligible items exist.
+        """
         users = np.ascontiguousarray(users, dtype=np.float32)
         results: list[SearchResult | None] = [None] * len(queries)
         with self._lock:
+            allowed = [self._allowed_rows(q) for q in queries]
             full = [i for i, q in enumerate(queries) if q.candidate_ids is None]
             if full:
-                search = self._search_ann if self._ann.trained else self._search_exact
-                for i, result in zip(full, search(users, [queries[i] for i in full]), strict=True):
+                if self._ann.trained:
+                    found = self._search_ann(users, [queries[i] for i in full], [allowed[i] for i in full])
+                else:
+                    found = self._search_exact(users, [queries[i] for i in full], [allowed[i] for i in full])
+                for i, result in zip(full, found, strict=True):
                     results[i] = result
             for i, q in enumerate(queries):
                 if q.candidate_ids is not None:
-                    results[i] = self._search_candidates(users[q.user], q)
+                    results[i] = self._search_candidates(users[q.user], q, allowed[i])
         return [r for r in results if r is not None]
+
+    def _allowed_rows(self, q: SearchQuery) -> np.ndarray | None:
+        """(rows,) bool mask of the rows ``q``'s filter lets through; None without a filter."""
+        if not q.filtered:
+            return None
+        assert q.filter is not None
+        return self._facets.mask(q.filter, self._table.rows)
 
     def _excluded_rows(self, q: SearchQuery) -> list[int]:
         row_of = self._table.row_of
         return [row_of[i] for i in q.exclude_ids if i in row_of]
 
-    def _search_exact(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
+    def _eligible_rows(self, q: SearchQuery, allowed: np.ndarray) -> np.ndarray:
+        """Live rows that pass ``q``'s filter and are not excluded."""
+        eligible = allowed & self._table.valid
+        excluded = self._excluded_rows(q)
+        if excluded:
+            eligible[excluded] = False
+        return np.flatnonzero(eligible)
+
+    def _search_exact(
+        self, users: np.ndarray, queries: list[SearchQuery], allowed: list[np.ndarray | None]
+    ) -> list[SearchResult]:
         table = self._table
         n = table.rows
         if n == 0:
@@ -176,12 +254,13 @@ class ItemIndex:
         k_max = min(max(q.k for q in queries), n)
         invalid = torch.from_numpy(~table.valid) if table.live < n else None
         excluded = [self._excluded_rows(q) for q in queries]
+        blocked = [None if a is None else torch.from_numpy(~a) for a in allowed]
         if self._prefilter is not None:
             size = min(max(self.config.exact_prefilter_shortlist, 2 * k_max), n)
-            top_scores, top_rows = self._top_k_prefiltered(u, n, invalid, excluded, size, k_max)
+            top_scores, top_rows = self._top_k_prefiltered(u, n, invalid, excluded, blocked, size, k_max)
         else:
             assert self._columns is not None
-            top_scores, top_rows = self._columns.top_k(u, n, invalid, excluded, k_max)
+            top_scores, top_rows = self._columns.top_k(u, n, invalid, excluded, k_max, blocked)
             top_scores, order = torch.sort(top_scores, dim=1, descending=True)
             top_rows = top_rows.gather(1, order)
         top_scores_np, top_rows_np = top_scores.numpy(), top_rows.numpy()
@@ -198,12 +277,13 @@ class ItemIndex:
         n: int,
         invalid: torch.Tensor | None,
         excluded: list[list[int]],
+        blocked: list[torch.Tensor | None],
         size: int,
         k: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k (scores, rows): a bfloat16 or int8 pass over all rows keeps ``size`` candidates, re-scored exactly."""
         assert self._prefilter is not None
-        candidates = self._prefilter.shortlist(u, n, invalid, excluded, size)  # (B, size)
+        candidates = self._prefilter.shortlist(u, n, invalid, excluded, size, blocked)  # (B, size)
         vectors = torch.from_numpy(self._table.vectors)[candidates]  # (B, size, dim)
         scores = torch.bmm(vectors, u.unsqueeze(-1)).squeeze(-1)  # exact float32 scores of the shortlist
         if invalid is not None:
@@ -211,23 +291,47 @@ class ItemIndex:
         for b, rows in enumerate(excluded):
             if rows:
                 scores[b, torch.isin(candidates[b], torch.as_tensor(rows))] = -torch.inf
+        for b, mask in enumerate(blocked):
+            if mask is not None:
+                scores[b, mask[candidates[b]]] = -torch.inf
         top_scores, positions = torch.topk(scores, k, dim=1)
         return top_scores, candidates.gather(1, positions)
 
-    def _search_ann(self, users: np.ndarray, queries: list[SearchQuery]) -> list[SearchResult]:
+    def _search_ann(
+        self, users: np.ndarray, queries: list[SearchQuery], allowed: list[np.ndarray | None]
+    ) -> list[SearchResult]:
         u = users[[q.user for q in queries]]
-        widest = max(q.k + len(q.exclude_ids) for q in queries)
-        labels = self._ann.search(u, max(self.config.ann_shortlist, widest))
-        out = []
-        for b, q in enumerate(queries):
-            rows = labels[b][labels[b] >= 0]
-            excluded = self._excluded_rows(q)
-            if excluded:
-                rows = rows[~np.isin(rows, excluded)]
-            out.append(self._top_k_of_rows(u[b], rows, q.k))
-        return out
+        out: list[SearchResult | None] = [None] * len(queries)
+        eligible: list[np.ndarray | None] = [None] * len(queries)
+        fetch = [q.k + len(q.exclude_ids) for q in queries]
+        live = max(self._table.live, 1)
+        for b, (q, mask) in enumerate(zip(queries, allowed, strict=True)):
+            if mask is None:
+                continue
+            rows = eligible[b] = self._eligible_rows(q, mask)
+            # over-fetch by how rare eligible items are; a rare filter is cheaper scored exactly
+            fetch[b] = math.ceil(2 * fetch[b] * live / max(len(rows), 1))
+            if len(rows) <= self.config.filter_exact_max or fetch[b] > self.config.filter_overfetch_max:
+                out[b] = self._top_k_of_rows(u[b], rows, q.k)
+        pending = [b for b in range(len(queries)) if out[b] is None]
+        if pending:
+            labels = self._ann.search(u[pending], max(self.config.ann_shortlist, max(fetch[b] for b in pending)))
+            for j, b in enumerate(pending):
+                q, mask = queries[b], allowed[b]
+                rows = labels[j][labels[j] >= 0]
+                excluded = self._excluded_rows(q)
+                if excluded:
+                    rows = rows[~np.isin(rows, excluded)]
+                if mask is not None:
+                    rows = rows[mask[rows]]
+                    kept = eligible[b]
+                    assert kept is not None
+                    if len(rows) < min(q.k, len(kept)):  # the ANN found too few: score every eligible row
+                        rows = kept
+                out[b] = self._top_k_of_rows(u[b], rows, q.k)
+        return [r for r in out if r is not None]
 
-    def _search_candidates(self, user: np.ndarray, q: SearchQuery) -> SearchResult:
+    def _search_candidates(self, user: np.ndarray, q: SearchQuery, allowed: np.ndarray | None) -> SearchResult:
         row_of = self._table.row_of
         assert q.candidate_ids is not None
         unknown = [c for c in q.candidate_ids if c not in row_of]
@@ -235,6 +339,8 @@ class ItemIndex:
             [row_of[c] for c in dict.fromkeys(q.candidate_ids) if c in row_of and c not in q.exclude_ids],
             dtype=np.int64,
         )
+        if allowed is not None:
+            rows = rows[allowed[rows]]
         result = self._top_k_of_rows(user, rows, q.k)
         result.unknown_candidate_ids = unknown
         return result

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ranker.index.exact import TOPK_BLOCK, block_top_k, with_capacity
+from ranker.index.exact import TOPK_BLOCK, block_top_k, mask_scores, with_capacity
 from ranker.index.scratch import Scratch
 
 CPU_FLAGS_WITH_NATIVE_BF16 = ("avx512_bf16", "amx_bf16")
@@ -65,7 +65,13 @@ class Prefilter(Protocol):
     def write(self, rows: np.ndarray, vectors: np.ndarray) -> None: ...
 
     def shortlist(
-        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+        self,
+        users: torch.Tensor,
+        rows: int,
+        invalid: torch.Tensor | None,
+        excluded: list[list[int]],
+        size: int,
+        blocked: list[torch.Tensor | None] | None = None,
     ) -> torch.Tensor: ...
 
 
@@ -80,14 +86,14 @@ def make_prefilter(mode: str, dim: int) -> Prefilter | None:
 
 
 def _masked_shortlist(
-    scores: torch.Tensor, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+    scores: torch.Tensor,
+    invalid: torch.Tensor | None,
+    excluded: list[list[int]],
+    size: int,
+    blocked: list[torch.Tensor | None] | None = None,
 ) -> torch.Tensor:
-    """(B, size) columns of the best approximate ``scores``, ``invalid`` and ``excluded`` columns at -inf."""
-    if invalid is not None:
-        scores[:, invalid] = -torch.inf
-    for b, rows_of_user in enumerate(excluded):
-        if rows_of_user:
-            scores[b, rows_of_user] = -torch.inf
+    """(B, size) columns of the best approximate ``scores``; ``invalid``, ``excluded`` and ``blocked`` at -inf."""
+    mask_scores(scores, invalid, excluded, blocked)
     block = max(MIN_SHORTLIST_BLOCK, min(TOPK_BLOCK, scores.shape[1] // (SHORTLIST_BLOCKS_PER_CANDIDATE * size)))
     return block_top_k(scores, size, block)[1]
 
@@ -111,14 +117,21 @@ class Bf16Prefilter:
         self._rows[torch.from_numpy(np.asarray(rows, dtype=np.int64))] = torch.from_numpy(vectors).to(torch.bfloat16)
 
     def shortlist(
-        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+        self,
+        users: torch.Tensor,
+        rows: int,
+        invalid: torch.Tensor | None,
+        excluded: list[list[int]],
+        size: int,
+        blocked: list[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
-        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid`` and ``excluded`` rows.
+        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid``, ``excluded`` and
+        ``blocked`` rows.
 
         Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
         """
         scores = (users.to(torch.bfloat16) @ self._rows[:rows].T).float()
-        return _masked_shortlist(scores, invalid, excluded, size)
+        return _masked_shortlist(scores, invalid, excluded, size, blocked)
 
 
 def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,10 +184,18 @@ class Int8Prefilter:
         return torch.mul(products, self._scales[:rows], out=self._scores.take(batch, rows))
 
     def shortlist(
-        self, users: torch.Tensor, rows: int, invalid: torch.Tensor | None, excluded: list[list[int]], size: int
+        self,
+        users: torch.Tensor,
+        rows: int,
+        invalid: torch.Tensor | None,
+        excluded: list[list[int]],
+        size: int,
+        blocked: list[torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
-        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid`` and ``excluded`` rows.
+        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid``, ``excluded`` and
+        ``blocked`` rows.
 
         Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
         """
-        return _masked_shortlist(self._ranking_scores(quantize_rows(users)[0], rows), invalid, excluded, size)
+        scores = self._ranking_scores(quantize_rows(users)[0], rows)
+        return _masked_shortlist(scores, invalid, excluded, size, blocked)

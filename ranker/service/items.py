@@ -57,7 +57,17 @@ class ItemService:
         stamp = now_ms()
         for i, item in enumerate(items):
             if errors[i] is None:
-                records.append(ItemRecord(item.item_id, text_vectors.get(i), image_vectors.get(i), item.domain, stamp))
+                records.append(
+                    ItemRecord(
+                        item.item_id,
+                        text_vectors.get(i),
+                        image_vectors.get(i),
+                        item.domain,
+                        stamp,
+                        dict(item.attributes),
+                        item.published_ms or stamp,
+                    )
+                )
         if records:
             if self._feed is not None:
                 try:
@@ -142,7 +152,9 @@ class ItemService:
         has_image = np.array([r.image is not None for r in records])
         vectors = model.item_vectors(text, image, has_text, has_image, [r.item_id for r in records])
         state.catalog.upsert(records, cursor)
-        state.index.upsert([r.item_id for r in records], vectors)
+        state.index.upsert(
+            [r.item_id for r in records], vectors, [r.attributes for r in records], [r.published_ms for r in records]
+        )
         self._metrics.items_changed.labels("upsert", "local" if cursor is None else "stream").inc(len(records))
         self._metrics.newest_item_ms.set(max(r.updated_ms for r in records))
         self._metrics.index_size.set(len(state.index))

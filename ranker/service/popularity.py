@@ -84,15 +84,16 @@ class PopularityRanker:
     def top(
         self,
         k: int,
-        is_live: Callable[[str], bool],
+        eligible: Callable[[str], bool],
         recent: Callable[[], list[str]],
         exclude: frozenset[str] = frozenset(),
         candidates: list[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """Best ``k`` live items: by popularity, then the most recently upserted (score 0)."""
+        """Best ``k`` ``eligible`` (live, passing the filter) items: by popularity, then the most recently upserted
+        (score 0)."""
         scores = self.scores
         if candidates is not None:
-            pool = [c for c in dict.fromkeys(candidates) if is_live(c) and c not in exclude]
+            pool = [c for c in dict.fromkeys(candidates) if eligible(c) and c not in exclude]
             pool.sort(key=lambda c: -scores.get(c, 0.0))
             return [(c, scores.get(c, 0.0)) for c in pool[:k]]
         if self._ranking is None:
@@ -103,7 +104,7 @@ class PopularityRanker:
             for item_id in source:
                 if len(out) >= k:
                     return out
-                if item_id not in exclude and item_id not in chosen and is_live(item_id):
+                if item_id not in exclude and item_id not in chosen and eligible(item_id):
                     chosen.add(item_id)
                     out.append((item_id, scores.get(item_id, 0.0)))
         return out

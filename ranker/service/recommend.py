@@ -200,14 +200,21 @@ class RecommendPipeline:
         searched = [search_without_history(q, h) for q, h in zip(queries, histories, strict=True)]
         results = state.index.search(users, searched)
         return [
-            merge_history(result, users[q.user], state.index.vectors, history_item_bias(h, bias[j]), q)
+            merge_history(
+                result,
+                users[q.user],
+                state.index.vectors,
+                history_item_bias(h, bias[j]),
+                q,
+                (lambda item, spec=q.filter: state.index.allows(item, spec)) if q.filtered else lambda _: True,
+            )
             for j, (result, q, h) in enumerate(zip(results, queries, histories, strict=True))
         ]
 
     @staticmethod
     def _search_query(user: int, q: RecommendQuery, h: UsableHistory) -> SearchQuery:
         exclude = (h.seen_item_ids if q.exclude_seen else frozenset()) | q.exclude_ids
-        return SearchQuery(user=user, k=q.k, exclude_ids=exclude, candidate_ids=q.candidate_ids)
+        return SearchQuery(user=user, k=q.k, exclude_ids=exclude, candidate_ids=q.candidate_ids, filter=q.filter)
 
     @staticmethod
     def _answer(state: ServingState, q: RecommendQuery, h: UsableHistory, user_state_down: bool) -> Answer:
@@ -225,7 +232,12 @@ class RecommendPipeline:
         if q.candidate_ids is not None:
             answer.unknown_candidate_ids = [c for c in q.candidate_ids if c not in index]
         exclude = (h.seen_item_ids if q.exclude_seen else frozenset()) | q.exclude_ids
+        spec = q.filter
+
+        def eligible(item_id: str) -> bool:
+            return index.allows(item_id, spec)
+
         answer.items = self._popularity.top(
-            q.k, index.__contains__, state.catalog.recent_ids, exclude=exclude, candidates=q.candidate_ids
+            q.k, eligible, state.catalog.recent_ids, exclude=exclude, candidates=q.candidate_ids
         )
         return answer

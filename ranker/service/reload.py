@@ -92,10 +92,10 @@ class ModelReloader:
             old = self.holder.state
             if model.version == old.model.version and not force:
                 return False
-            ids, text, image, has_text, has_image = await self.worker.run(self._snapshot, old)
+            ids, text, image, has_text, has_image, attributes, published = await self.worker.run(self._snapshot, old)
             try:
                 vectors = await asyncio.to_thread(_project, model, ids, text, image, has_text, has_image)
-                index = await asyncio.to_thread(ItemIndex.build, ids, vectors, self.index_config)
+                index = await asyncio.to_thread(ItemIndex.build, ids, vectors, self.index_config, attributes, published)
             except BaseException:
                 await self.worker.run(old.catalog.features.stop_tracking)
                 self.metrics.reloads.labels("failed").inc()
@@ -107,12 +107,16 @@ class ModelReloader:
             return True
 
     @staticmethod
-    def _snapshot(state: ServingState) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Worker thread: copy the live catalogue features and start tracking later changes."""
+    def _snapshot(
+        state: ServingState,
+    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, str]], np.ndarray]:
+        """Worker thread: copy the live catalogue features and filter facets, and start tracking later changes."""
         f = state.catalog.features
         ids, rows = f.live_rows()
         f.track_changes()
-        return ids, f.text[rows].copy(), f.image[rows].copy(), f.has_text[rows].copy(), f.has_image[rows].copy()
+        attributes, published = f.facets(rows)
+        features = f.text[rows].copy(), f.image[rows].copy(), f.has_text[rows].copy(), f.has_image[rows].copy()
+        return ids, *features, attributes, published
 
     def _catch_up_and_swap(self, new: ServingState) -> None:
         """Worker thread: apply item changes made during the reload to the new index, then swap."""
@@ -122,7 +126,7 @@ class ModelReloader:
         gone = [i for i in changed if i not in f]
         if live:
             rows = np.array([f.row_of[i] for i in live], dtype=np.int64)
-            new.index.upsert(live, project_rows(new.model, new.catalog, rows))
+            new.index.upsert(live, project_rows(new.model, new.catalog, rows), *f.facets(rows))
         if gone:
             new.index.remove(gone)
         self.holder.state = new

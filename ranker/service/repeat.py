@@ -9,6 +9,8 @@ gives the same top-k as scoring the whole catalogue with the bias, whatever its 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,12 +30,7 @@ def history_item_bias(history: UsableHistory, bias: np.ndarray) -> dict[str, tup
 
 def search_without_history(query: SearchQuery, history: UsableHistory) -> SearchQuery:
     """``query`` with the history's items also excluded (they are scored by :func:`merge_history`)."""
-    return SearchQuery(
-        user=query.user,
-        k=query.k,
-        exclude_ids=query.exclude_ids | frozenset(history.item_ids),
-        candidate_ids=query.candidate_ids,
-    )
+    return replace(query, exclude_ids=query.exclude_ids | frozenset(history.item_ids))
 
 
 def merge_history(
@@ -42,14 +39,16 @@ def merge_history(
     vectors: np.ndarray,
     history_bias: dict[str, tuple[int, float]],
     query: SearchQuery,
+    eligible: Callable[[str], bool] = lambda _: True,
 ) -> SearchResult:
     """Top ``query.k`` of ``result`` (history items excluded) and the history items scored ``user @ vector +
-    bias``; items the query excludes, or outside its candidate list when it has one, stay out."""
+    bias``; items the query excludes, outside its candidate list when it has one, or not ``eligible`` under its
+    filter stay out."""
     allowed = None if query.candidate_ids is None else set(query.candidate_ids)
     items = [
         (item, row, bias)
         for item, (row, bias) in history_bias.items()
-        if item not in query.exclude_ids and (allowed is None or item in allowed)
+        if item not in query.exclude_ids and (allowed is None or item in allowed) and eligible(item)
     ]
     if not items:
         return result

@@ -30,6 +30,8 @@ INDEX_SETTINGS = (
     "ann_nlist",
     "ann_nprobe",
     "ann_shortlist",
+    "filter_exact_max",
+    "filter_overfetch_max",
 )
 
 
@@ -119,6 +121,10 @@ class RankerSettings(ServiceSettings):
     max_delete_items: int = Field(10_000, ge=1, description="Most ids in one DeleteItems.")
     max_image_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted encoded image.")
     max_text_chars: int = Field(20_000, gt=0, description="Longest accepted item text (after joining fields).")
+    max_attributes: int = Field(64, ge=0, description="Most attributes one item may carry.")
+    max_attribute_bytes: int = Field(256, ge=1, description="Longest attribute key or value, in UTF-8 bytes.")
+    max_filter_conditions: int = Field(32, ge=0, description="Most include + exclude conditions in one filter.")
+    max_filter_values: int = Field(1024, ge=1, description="Most values in one filter condition.")
 
     popularity_half_life_s: float = Field(
         86_400.0, gt=0, description="Decay of the popularity counts used by the no-history fallback."
@@ -132,6 +138,8 @@ class RankerSettings(ServiceSettings):
     index_ann_nlist: int = _index_field("ann_nlist")
     index_ann_nprobe: int = _index_field("ann_nprobe")
     index_ann_shortlist: int = _index_field("ann_shortlist")
+    index_filter_exact_max: int = _index_field("filter_exact_max")
+    index_filter_overfetch_max: int = _index_field("filter_overfetch_max")
 
     @model_validator(mode="after")
     def _redis_url(self) -> Self:

@@ -12,6 +12,7 @@ import numpy as np
 from encoders.item_text import build_item_text
 from kairos.service.errors import InvalidArgument, NotFound
 from kairos.v1 import ranker_pb2
+from ranker.index import ItemFilterSpec
 from ranker.index.item_index import SearchQuery, SearchResult
 from ranker.service.compute import ComputeWorker
 from ranker.service.items import ItemService
@@ -35,6 +36,7 @@ class SimilarQuery:
     candidate_ids: list[str] | None
     exclude_ids: frozenset[str]
     user_id: str
+    filter: ItemFilterSpec | None = None
 
 
 def validate_similar(validator: RequestValidator, request: ranker_pb2.SimilarItemsRequest) -> SimilarQuery:
@@ -58,6 +60,7 @@ def validate_similar(validator: RequestValidator, request: ranker_pb2.SimilarIte
         candidate_ids=list(request.candidate_ids) or None,
         exclude_ids=frozenset(request.exclude_ids) | ({request.item_id} if kind == "item_id" else set()),
         user_id=request.user_id,
+        filter=validator.item_filter("filter", request.filter) if request.HasField("filter") else None,
     )
 
 
@@ -143,7 +146,9 @@ class SimilarItemsService:
             )[0]
         user = np.zeros((1, model.dim), dtype=np.float32)
         user[0, : model.model_dim] = vector[: model.model_dim]
-        search = SearchQuery(user=0, k=query.k, exclude_ids=exclude, candidate_ids=query.candidate_ids)
+        search = SearchQuery(
+            user=0, k=query.k, exclude_ids=exclude, candidate_ids=query.candidate_ids, filter=query.filter
+        )
         return index.search(user, [search])[0], model.version
 
 

@@ -36,4 +36,6 @@ def project_rows(model: ModelAdapter, catalog: ItemCatalog, rows: np.ndarray) ->
 def build_state(model: ModelAdapter, catalog: ItemCatalog, config: IndexConfig) -> ServingState:
     """Project every live catalogue item with ``model`` and index the vectors."""
     ids, rows = catalog.features.live_rows()
-    return ServingState(model, ItemIndex.build(ids, project_rows(model, catalog, rows), config), catalog)
+    attributes, published = catalog.features.facets(rows)
+    index = ItemIndex.build(ids, project_rows(model, catalog, rows), config, attributes, published)
+    return ServingState(model, index, catalog)

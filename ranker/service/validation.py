@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from kairos.service.errors import InvalidArgument
 from kairos.v1 import ranker_pb2
+from ranker.index import ItemFilterSpec
 from ranker.service.settings import RankerSettings
 from user_state.events import Event
 
@@ -27,6 +28,7 @@ class RecommendQuery:
     target_domain: str
     recent_events: list[Event] = field(default_factory=list)
     exclude_ids: frozenset[str] = frozenset()
+    filter: ItemFilterSpec | None = None
 
 
 def now_ms() -> int:
@@ -51,6 +53,55 @@ class RequestValidator:
             raise InvalidArgument(field_name, f"{len(values)} ids exceed the limit of {self.s.max_candidates}")
         for i, value in enumerate(values):
             self.identifier(f"{field_name}[{i}]", value)
+
+    def _text(self, field_name: str, value: str) -> None:
+        """A non-empty attribute key or value within ``max_attribute_bytes``."""
+        if not value:
+            raise InvalidArgument(field_name, "must not be empty")
+        if len(value) * 4 > self.s.max_attribute_bytes and len(value.encode()) > self.s.max_attribute_bytes:
+            raise InvalidArgument(field_name, f"is longer than {self.s.max_attribute_bytes} UTF-8 bytes")
+
+    def item_filter(self, field_name: str, f: ranker_pb2.ItemFilter) -> ItemFilterSpec | None:
+        """A validated filter (None when it lets every item through); errors name e.g. ``filter.include[1].key``."""
+        conditions = len(f.include) + len(f.exclude)
+        if conditions > self.s.max_filter_conditions:
+            raise InvalidArgument(
+                field_name, f"{conditions} conditions exceed the limit of {self.s.max_filter_conditions}"
+            )
+        if f.published_after_ms < 0:
+            raise InvalidArgument(f"{field_name}.published_after_ms", f"must be >= 0, got {f.published_after_ms}")
+        parts: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
+        for part in ("include", "exclude"):
+            checked = []
+            for i, c in enumerate(getattr(f, part)):
+                prefix = f"{field_name}.{part}[{i}]"
+                self._text(f"{prefix}.key", c.key)
+                if not c.values:
+                    raise InvalidArgument(f"{prefix}.values", "must hold at least one value")
+                if len(c.values) > self.s.max_filter_values:
+                    raise InvalidArgument(
+                        f"{prefix}.values", f"{len(c.values)} values exceed the limit of {self.s.max_filter_values}"
+                    )
+                for j, value in enumerate(c.values):
+                    self._text(f"{prefix}.values[{j}]", value)
+                checked.append((c.key, frozenset(c.values)))
+            parts[part] = tuple(checked)
+        spec = ItemFilterSpec(parts["include"], parts["exclude"], f.published_after_ms)
+        return None if spec.empty else spec
+
+    def attributes(self, prefix: str, item: ranker_pb2.Item) -> str | None:
+        """Why an item's attributes or publication time are not acceptable (naming the field), or None."""
+        if len(item.attributes) > self.s.max_attributes:
+            return f"{prefix}.attributes: {len(item.attributes)} attributes exceed the limit of {self.s.max_attributes}"
+        try:
+            for key in sorted(item.attributes):
+                self._text(f"{prefix}.attributes key", key)
+                self._text(f"{prefix}.attributes[{key!r}]", item.attributes[key])
+        except InvalidArgument as exc:
+            return str(exc)
+        if item.published_ms < 0:
+            return f"{prefix}.published_ms: must be >= 0, got {item.published_ms}"
+        return None
 
     def timestamp(self, field_name: str, value: int, now: int) -> None:
         if value <= 0:
@@ -97,6 +148,7 @@ class RequestValidator:
             target_domain=request.target_domain,
             recent_events=events,
             exclude_ids=frozenset(request.exclude_ids),
+            filter=self.item_filter("filter", request.filter) if request.HasField("filter") else None,
         )
 
     def delete(self, request: ranker_pb2.DeleteItemsRequest) -> list[str]:
@@ -137,4 +189,4 @@ class RequestValidator:
             return f"{prefix}.text: {len(text)} characters exceed the limit of {self.s.max_text_chars}"
         if len(item.image) > self.s.max_image_bytes:
             return f"{prefix}.image: {len(item.image)} bytes exceed the limit of {self.s.max_image_bytes}"
-        return None
+        return self.attributes(prefix, item)

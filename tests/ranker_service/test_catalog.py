@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +99,45 @@ async def test_publish_fails_fast_when_redis_is_down() -> None:
     with pytest.raises(FeedUnavailable):
         await feed.publish_upsert([record("a", 1)])
     await feed.close()
+
+
+def test_attributes_and_publication_time_survive_the_wire_format_and_the_store(tmp_path: Path) -> None:
+    rich = ItemRecord("a", record("a", 1).text, None, "d", 3, {"region": "eu", "in_stock": "true"}, 1234)
+    back = decode_records(encode_records([rich, record("b", 2)]))
+    assert back[0].attributes == {"region": "eu", "in_stock": "true"} and back[0].published_ms == 1234
+    assert back[1].attributes == {} and back[1].published_ms == 0
+    store = SqliteItemStore(tmp_path / "items.db")
+    store.upsert([rich])
+    store.upsert([ItemRecord("a", rich.text, None, "d", 4, {"region": "us"}, 99)])  # replaced whole
+    store.close()
+    (live,), _ = SqliteItemStore(tmp_path / "items.db").load()
+    assert live.attributes == {"region": "us"} and live.published_ms == 99
+
+
+def test_an_older_feed_entry_decodes_without_attributes() -> None:
+    text = record("old", 1).text
+    assert text is not None
+    head = json.dumps([["old", text.nbytes, 0, "d", 7]]).encode()  # the five-field header of earlier releases
+    (old,) = decode_records(struct.pack("<I", len(head)) + head + text.astype("<f4").tobytes())
+    assert old.item_id == "old" and old.attributes == {} and old.published_ms == 0 and old.updated_ms == 7
+
+
+def test_a_store_written_before_attributes_gains_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE items (item_id TEXT PRIMARY KEY, text BLOB NOT NULL, image BLOB NOT NULL, domain TEXT NOT NULL,"
+        " updated_ms INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    )
+    text = record("kept", 1).text
+    assert text is not None
+    db.execute("INSERT INTO items VALUES ('kept', ?, x'', 'd', 5, 0)", (text.astype("<f4").tobytes(),))
+    db.commit()
+    db.close()
+    store = SqliteItemStore(path)
+    (kept,), _ = store.load()
+    assert kept.item_id == "kept" and kept.attributes == {} and kept.published_ms == 0
+    np.testing.assert_array_equal(kept.text, text)
+    store.upsert([ItemRecord("new", text, None, "", 6, {"k": "v"}, 6)])
+    assert {r.item_id: r.attributes for r in store.load()[0]} == {"kept": {}, "new": {"k": "v"}}

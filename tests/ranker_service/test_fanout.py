@@ -24,7 +24,9 @@ def returns(ranker: RankerProcess, item_id: str) -> bool:
 
 
 def upsert(ranker: RankerProcess, item_id: str, text: str) -> None:
-    item = ranker_pb2.Item(item_id=item_id, text_fields={"title": text, "genres": "Comedy"})
+    item = ranker_pb2.Item(
+        item_id=item_id, text_fields={"title": text, "genres": "Comedy"}, attributes={"replica_test": item_id}
+    )
     reply = ranker.stub.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=30)
     assert reply.upserted == 1, reply
 
@@ -53,6 +55,10 @@ def test_upserts_and_deletes_reach_every_replica(
 
     c = start_ranker(artifact, user_state_address, *common, name="replica-c")  # joins late: replays the stream
     assert returns(c, "fan-2") and not returns(c, "fan-1")
+    for replica in (a, c):  # attributes travel with the item: filters agree on every replica
+        only = ranker_pb2.ItemFilter(include=[ranker_pb2.AttributeCondition(key="replica_test", values=["fan-2"])])
+        reply = replica.stub.Recommend(ranker_pb2.RecommendRequest(user_id="anyone", k=5, filter=only), timeout=5)
+        assert [i.item_id for i in reply.items] == ["fan-2"]
     assert 'kairos_ranker_items_changed_total{op="upsert",source="stream"}' in c.metrics()
 
     redis_server.stop()  # fan-out down: writes fail whole, nothing is stored anywhere

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from ranker.catalog.item_catalog import ItemCatalog
 from ranker.catalog.records import ItemRecord
 from ranker.catalog.sqlite_store import SqliteItemStore
-from ranker.index import IndexConfig, ItemIndex
+from ranker.index import IndexConfig, ItemFilterSpec, ItemIndex
 from ranker.service.compute import ComputeWorker
 from ranker.service.metrics import RankerMetrics
 from ranker.service.model_adapter import ModelAdapter
@@ -34,12 +34,15 @@ async def test_changes_during_a_reload_reach_the_new_index(tmp_path: Path, artif
 
     snapshot = await worker.run(reloader._snapshot, holder.state)  # the reload has copied the catalogue ...
     rng = np.random.default_rng(0)
-    record = ItemRecord("added-during-reload", rng.standard_normal(384).astype(np.float32), None, "", 1)
+    record = ItemRecord(
+        "added-during-reload", rng.standard_normal(384).astype(np.float32), None, "", 1, {"region": "eu"}, 5
+    )
     await worker.run(catalog.upsert, [record])  # ... then an item is upserted and another deleted
     await worker.run(catalog.delete, [doomed])
     new_model = ModelAdapter.load(copy_artifact(artifact, tmp_path / "v2"))
-    ids, text, image, has_text, has_image = snapshot
-    index = ItemIndex.build(ids, _project(new_model, ids, text, image, has_text, has_image), IndexConfig())
+    ids, text, image, has_text, has_image, attributes, published = snapshot
+    vectors = _project(new_model, ids, text, image, has_text, has_image)
+    index = ItemIndex.build(ids, vectors, IndexConfig(), attributes, published)
     assert "added-during-reload" not in index and doomed in index
     await worker.run(reloader._catch_up_and_swap, ServingState(new_model, index, catalog))
 
@@ -51,6 +54,8 @@ async def test_changes_during_a_reload_reach_the_new_index(tmp_path: Path, artif
         record.text[None], np.zeros((1, 1280), np.float32), [True], [False], [record.item_id]
     )
     np.testing.assert_allclose(new.index.vectors_of(["added-during-reload"]), expected, rtol=1e-6)
+    assert new.index.attributes_of("added-during-reload") == {"region": "eu"}  # filters reach the new index
+    assert new.index.allows("added-during-reload", ItemFilterSpec(published_after_ms=5))
     assert catalog.features.changed is None  # tracking stopped
     worker.close()
 
