@@ -161,7 +161,24 @@ def test_bad_attributes_are_reported_per_item(ranker: RankerProcess) -> None:
     assert reply.results[1].error.startswith("items[1].published_ms:")
 
 
-def test_attributes_survive_a_restart(
+def test_reflection_describes_the_new_rpc_and_fields(ranker: RankerProcess) -> None:
+    from google.protobuf import descriptor_pb2
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel(ranker.address) as channel:
+        db = ProtoReflectionDescriptorDatabase(channel)
+        assert "kairos.v1.Ranker" in db.get_services()
+        found: descriptor_pb2.FileDescriptorProto = db.FindFileContainingSymbol("kairos.v1.Ranker")
+    methods = {m.name for m in found.service[0].method}
+    assert {"Recommend", "SimilarItems", "UpsertItems", "DeleteItems"} <= methods
+    messages = {m.name: {f.name for f in m.field} for m in found.message_type}
+    assert {"filter", "exclude_ids"} <= messages["RecommendRequest"]
+    assert "filter" in messages["SimilarItemsRequest"]
+    assert {"attributes", "published_ms"} <= messages["Item"]
+    assert messages["ItemFilter"] == {"include", "exclude", "published_after_ms"}
+
+
+def test_attributes_survive_a_restart(  # last: it stops the module's ranker
     ranker: RankerProcess, workdir: Path, artifact: Path, user_state_address: str, history_user
 ) -> None:
     user, now, _ = history_user
