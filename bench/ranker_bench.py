@@ -49,15 +49,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from bench.catalogue import T0, bench_catalogue
 from bench.timing import best_seconds
+from kairos.client import ChannelSettings, KairosError, RankerClient, UserStateClient
 from kairos.service.gc_pauses import freeze_heap
-from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
+from kairos.v1 import events_pb2, ranker_pb2
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
 from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16, prefilter_kind
 from ranker.service.model_adapter import ModelAdapter
@@ -79,6 +79,11 @@ INT8_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "int8"}
 ANN_ENV = {"KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS": "0"}
 DEFAULT_EXACT = prefilter_kind(IndexConfig().exact_prefilter) or "f32"  # 'int8' or 'f32' (what 'auto' picks)
 ANN_ALSO_FROM = 100_000  # catalogues this large, yet scored exactly by default, are also measured with the ANN
+
+
+def plain(address: str) -> ChannelSettings:
+    """A plaintext channel without retries: every failed call is counted."""
+    return ChannelSettings(address=address, max_attempts=1)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -132,15 +137,14 @@ def ranker_server(
 async def seed_histories(address: str, item_ids: list[str]) -> None:
     """USERS users with EVENTS_PER_USER events each over the artifact's items."""
     rng = random.Random(0)
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = user_state_pb2_grpc.UserStateStub(channel)
+    async with UserStateClient(plain(address), timeout_s=10) as user_state:
         for u in range(USERS):
             events = [
                 events_pb2.Event(event_id=f"e{u}-{j}", user_id=f"user-{u}", item_id=rng.choice(item_ids),
                                  timestamp_ms=T0 + j * 60_000)
                 for j in range(EVENTS_PER_USER)
             ]  # fmt: skip
-            await stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events), timeout=10)
+            await user_state.append_events(events)
 
 
 @dataclass(frozen=True)
@@ -164,17 +168,16 @@ class Workload:
 async def max_throughput(address: str, seconds: float, concurrency: int, workload: Workload) -> tuple[float, int]:
     """Closed loop: `concurrency` callers sending Recommend back to back; (requests/s, failures)."""
     done, failures = 0, 0
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = ranker_pb2_grpc.RankerStub(channel)
+    async with RankerClient(plain(address), timeout_s=10) as ranker:
 
         async def caller(c: int, until: float, record: bool) -> None:
             nonlocal done, failures
             n = c
             while time.perf_counter() < until:
                 try:
-                    await stub.Recommend(workload.request(n), timeout=10)
+                    await ranker.send(workload.request(n))
                     done += record
-                except grpc.aio.AioRpcError:
+                except KairosError:
                     failures += 1
                 n += concurrency
 
@@ -189,18 +192,17 @@ async def latency_at(address: str, rate: float, seconds: float, workload: Worklo
     """Open loop: Recommend sent at a fixed `rate` per second (as production traffic arrives); latencies."""
     latencies: list[float] = []
     failures = 0
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = ranker_pb2_grpc.RankerStub(channel)
+    async with RankerClient(plain(address), timeout_s=10) as ranker:
 
         async def one(n: int) -> None:
             nonlocal failures
             start = time.perf_counter()
             try:
-                await stub.Recommend(workload.request(n), timeout=10)
+                await ranker.send(workload.request(n))
                 latencies.append(time.perf_counter() - start)
-            except grpc.aio.AioRpcError as exc:
+            except KairosError as exc:
                 failures += 1
-                print(f"open-loop Recommend failed: {exc.code().name} {exc.details()}", file=sys.stderr)
+                print(f"open-loop Recommend failed: {exc.code.name} {exc.message}", file=sys.stderr)
 
         tasks = []
         start = time.perf_counter()
@@ -280,18 +282,17 @@ def recall_at_10(model: ModelAdapter, n: int, config: IndexConfig, users: int = 
 async def freshness(upsert_address: str, read_address: str, rounds: int) -> list[float]:
     """Seconds from UpsertItems acknowledged (on one replica) to the item first returned (on another or the same)."""
     out = []
-    async with grpc.aio.insecure_channel(upsert_address) as a, grpc.aio.insecure_channel(read_address) as b:
-        writer, reader = ranker_pb2_grpc.RankerStub(a), ranker_pb2_grpc.RankerStub(b)
+    async with RankerClient(plain(upsert_address)) as writer, RankerClient(plain(read_address)) as reader:
         for r in range(rounds):
             item_id = f"fresh-{upsert_address}-{read_address}-{r}"
             fields = {"title": f"A brand new film number {r}", "genres": "Drama|Thriller", "plot": f"Story {r}."}
             item = ranker_pb2.Item(item_id=item_id, text_fields=fields)
-            reply = await writer.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=30)
+            reply = await writer.upsert_items([item], timeout_s=30)
             acked = time.perf_counter()
             assert reply.upserted == 1, reply
             probe = ranker_pb2.RecommendRequest(user_id="user-0", k=1, candidate_ids=[item_id])
             while True:
-                answer = await reader.Recommend(probe, timeout=5)
+                answer = await reader.send(probe, timeout_s=5)
                 if answer.items and answer.items[0].item_id == item_id:
                     break
                 await asyncio.sleep(0.001)

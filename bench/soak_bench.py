@@ -27,12 +27,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import psutil
 from PIL import Image
 from tqdm import tqdm
 
-from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
+from kairos.client import ChannelSettings, KairosError, RankerClient, UserStateClient
+from kairos.v1 import events_pb2, ranker_pb2, user_state_pb2
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
 
@@ -110,8 +110,8 @@ class Recorder:
         try:
             await call
             code = "OK"
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code().name
+        except KairosError as exc:
+            code = exc.code.name
         end = time.monotonic()
         self.codes[rpc][code] += 1
         if code == "OK":
@@ -130,10 +130,9 @@ class MixedLoad:
     def __init__(
         self, user_state: str, ranker: str, item_ids: list[str], users: int, rps: float, max_in_flight: int
     ) -> None:
-        self.us_channel = grpc.aio.insecure_channel(user_state)
-        self.rk_channel = grpc.aio.insecure_channel(ranker)
-        self.us = user_state_pb2_grpc.UserStateStub(self.us_channel)
-        self.rk = ranker_pb2_grpc.RankerStub(self.rk_channel)
+        # No retries: every failed call is counted under its status code.
+        self.us = UserStateClient(ChannelSettings(address=user_state, max_attempts=1))
+        self.rk = RankerClient(ChannelSettings(address=ranker, max_attempts=1))
         self.items = item_ids
         self.users = [f"soak-{u}" for u in range(users)]
         self.rps = rps
@@ -145,8 +144,8 @@ class MixedLoad:
         self._rng = random.Random(7)
 
     async def close(self) -> None:
-        await self.us_channel.close()
-        await self.rk_channel.close()
+        await self.us.close()
+        await self.rk.close()
 
     def _event(self, user: str) -> events_pb2.Event:
         n = next(self._seq)
@@ -158,7 +157,7 @@ class MixedLoad:
         """Give every user a history."""
         for start in tqdm(range(0, len(self.users), 50), desc="preload", unit="batch", leave=False):
             batch = [self._event(u) for u in self.users[start : start + 50] for _ in range(events_per_user)]
-            await self.us.AppendEvents(user_state_pb2.AppendEventsRequest(events=batch), timeout=30)
+            await self.us.append_events(batch, timeout_s=30)
 
     def _calls(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         """One 'tick' of the mix: 6 Recommend, 2 GetSequences, 2 AppendEvents (10 calls)."""
@@ -166,12 +165,12 @@ class MixedLoad:
         user = rng.choice(self.users)
         recommend = ranker_pb2.RecommendRequest(user_id=user, k=20, exclude_seen=True)
         calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("Recommend", lambda r=recommend: self.rk.Recommend(r, timeout=2.0)) for _ in range(6)
+            ("Recommend", lambda r=recommend: self.rk.send(r, timeout_s=2.0)) for _ in range(6)
         ]
         readers = user_state_pb2.GetSequencesRequest(user_ids=rng.sample(self.users, 8))
-        calls += [("GetSequences", lambda r=readers: self.us.GetSequences(r, timeout=2.0))] * 2
+        calls += [("GetSequences", lambda r=readers: self.us.send(r, timeout_s=2.0))] * 2
         append = user_state_pb2.AppendEventsRequest(events=[self._event(rng.choice(self.users)) for _ in range(5)])
-        calls += [("AppendEvents", lambda r=append: self.us.AppendEvents(r, timeout=2.0))] * 2
+        calls += [("AppendEvents", lambda r=append: self.us.send(r, timeout_s=2.0))] * 2
         return calls
 
     def _item_calls(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
@@ -179,12 +178,12 @@ class MixedLoad:
         item = ranker_pb2.Item(item_id=f"soak-item-{n}", text=f"soak film {n} drama", image=jpeg(n))
         self._upserted.append(item.item_id)
         calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("UpsertItems", lambda: self.rk.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=30))
+            ("UpsertItems", lambda: self.rk.upsert_items([item], timeout_s=30))
         ]
         if len(self._upserted) > 10:  # keep the catalogue bounded: delete the oldest upserted item
             victim = self._upserted.pop(0)
             delete = ranker_pb2.DeleteItemsRequest(item_ids=[victim])
-            calls.append(("DeleteItems", lambda: self.rk.DeleteItems(delete, timeout=10)))
+            calls.append(("DeleteItems", lambda: self.rk.send(delete, timeout_s=10)))
         return calls
 
     async def _launch(self, rpc: str, make: Callable[[], Awaitable[object]], tasks: set[asyncio.Task]) -> None:

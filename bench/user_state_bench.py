@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import grpc
 from tqdm import tqdm
 
-from kairos.v1 import events_pb2, user_state_pb2, user_state_pb2_grpc
+from kairos.client import ChannelSettings, UserStateClient
+from kairos.v1 import events_pb2, user_state_pb2
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
 from tests.support.redis_server import RedisServer
@@ -80,7 +80,7 @@ def append_requests(prefix: str, batch: int, count: int) -> list[user_state_pb2.
     return requests
 
 
-async def append_throughput(stub: user_state_pb2_grpc.UserStateStub, batch: int, seconds: float, concurrency: int):
+async def append_throughput(client: UserStateClient, batch: int, seconds: float, concurrency: int):
     """Events/s appended with `concurrency` calls in flight for about `seconds`."""
     pool = append_requests(f"b{batch}-{random.randrange(10**9)}", batch, max(200, int(40_000 / batch)))
     it = iter(pool)
@@ -92,7 +92,7 @@ async def append_throughput(stub: user_state_pb2_grpc.UserStateStub, batch: int,
         for request in it:
             if time.perf_counter() > deadline:
                 return
-            reply = await stub.AppendEvents(request, timeout=10)
+            reply = await client.send(request, timeout_s=10)
             assert reply.appended == batch, reply
             done_events += batch
 
@@ -101,7 +101,7 @@ async def append_throughput(stub: user_state_pb2_grpc.UserStateStub, batch: int,
     return done_events / (time.perf_counter() - start)
 
 
-async def preload(stub: user_state_pb2_grpc.UserStateStub) -> list[str]:
+async def preload(client: UserStateClient) -> list[str]:
     """USERS users with EVENTS_PER_USER events each; returns their ids."""
     users = [f"reader-{u}" for u in range(USERS)]
     events = [
@@ -111,36 +111,36 @@ async def preload(stub: user_state_pb2_grpc.UserStateStub) -> list[str]:
     ]
     random.Random(0).shuffle(events)
     for start in tqdm(range(0, len(events), 500), desc="preload", unit="batch", leave=False):
-        await stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events[start : start + 500]), timeout=30)
+        await client.append_events(events[start : start + 500], timeout_s=30)
     return users
 
 
-async def read_latencies(stub: user_state_pb2_grpc.UserStateStub, users: list[str], per_call: int, calls: int):
+async def read_latencies(client: UserStateClient, users: list[str], per_call: int, calls: int):
     """Latency in ms of `calls` sequential GetSequences calls of `per_call` random users."""
     rng = random.Random(per_call)
     requests = [user_state_pb2.GetSequencesRequest(user_ids=rng.sample(users, per_call)) for _ in range(calls)]
     for request in requests[:50]:  # warm-up: connections, caches
-        await stub.GetSequences(request, timeout=5)
+        await client.send(request, timeout_s=5)
     latencies = []
     for request in requests:
         start = time.perf_counter()
-        reply = await stub.GetSequences(request, timeout=5)
+        sequences = await client.send(request, timeout_s=5)
         latencies.append((time.perf_counter() - start) * 1000)
-        assert len(reply.sequences) == per_call and len(reply.sequences[0].events) == EVENTS_PER_USER
+        assert len(sequences) == per_call and len(sequences[0]) == EVENTS_PER_USER
     return latencies
 
 
 async def bench_store(store: str, address: str, seconds: float, concurrency: int, rounds: int) -> dict[str, float]:
     """Every figure is the median over `rounds` repetitions (the machine may be shared: medians resist bursts)."""
     results: dict[str, float] = {}
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = user_state_pb2_grpc.UserStateStub(channel)
+    # No retries: every failed call fails the run, as with a plain channel.
+    async with UserStateClient(ChannelSettings(address=address, max_attempts=1)) as client:
         for batch in (1, 100):
-            rates = [await append_throughput(stub, batch, seconds, concurrency) for _ in range(rounds)]
+            rates = [await append_throughput(client, batch, seconds, concurrency) for _ in range(rounds)]
             results[f"append_events_per_s_batch{batch}_{store}"] = round(statistics.median(rates), 1)
-        users = await preload(stub)
+        users = await preload(client)
         for per_call, calls in ((1, 1000), (64, 500)):
-            runs = [await read_latencies(stub, users, per_call, calls) for _ in range(rounds)]
+            runs = [await read_latencies(client, users, per_call, calls) for _ in range(rounds)]
             p50 = statistics.median(statistics.median(latencies) for latencies in runs)
             p99 = statistics.median(percentile(latencies, 99) for latencies in runs)
             results[f"get_sequences_{per_call}_p50_ms_{store}"] = round(p50, 3)

@@ -1,20 +1,29 @@
-"""A reusable locust User for gRPC: one channel per target per user, each call reported to locust's stats."""
+"""A reusable locust User for gRPC: one kairos client per target per user, each call reported to locust's stats."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import grpc.experimental.gevent as grpc_gevent
 from google.protobuf.message import Message
 from locust import User
 
+from kairos.client import ChannelSettings, KairosError, SyncRankerClient, SyncUserStateClient
+
 # gRPC's C core must cooperate with gevent, which locust runs on; before any channel exists.
 grpc_gevent.init_gevent()
 
-ResponseT = TypeVar("ResponseT", bound=Message)
+
+class _Result(Protocol):
+    @property
+    def raw(self) -> Message | None: ...
+
+
+ResultT = TypeVar("ResultT", bound=_Result)
 
 
 class GrpcCallError(Exception):
@@ -26,43 +35,54 @@ class GrpcCallError(Exception):
 
 
 class GrpcUser(User):
-    """Base class of gRPC users: `self.call(...)` times a unary call and fires locust's request event.
+    """Base class of gRPC users: `self.call(...)` times a unary call of a kairos client and fires locust's
+    request event.
 
-    Subclasses set `metadata` (e.g. a bearer token) and `root_certificates` (TLS) if needed.
+    Subclasses set `metadata` (e.g. a bearer token) and `tls_ca_file` (TLS) if needed. Calls are not retried
+    (one attempt each), so every failure the target answers is counted.
     """
 
     abstract = True
     metadata: tuple[tuple[str, str], ...] = ()
-    root_certificates: bytes | None = None
+    tls_ca_file: Path | None = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self._channels: dict[str, grpc.Channel] = {}
+        self._clients: list[SyncRankerClient | SyncUserStateClient] = []
 
-    def channel(self, address: str) -> grpc.Channel:
-        """This user's channel to `address` (created on first use, closed on stop)."""
-        if address not in self._channels:
-            if self.root_certificates is not None:
-                credentials = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
-                self._channels[address] = grpc.secure_channel(address, credentials)
-            else:
-                self._channels[address] = grpc.insecure_channel(address)
-        return self._channels[address]
+    def channel_settings(self, address: str) -> ChannelSettings:
+        """How this user reaches `address`: TLS when `tls_ca_file` is set, one attempt per call."""
+        return ChannelSettings(
+            address=address, tls=self.tls_ca_file is not None, tls_ca_file=self.tls_ca_file, max_attempts=1
+        )
 
-    def call(self, name: str, method: Callable[..., ResponseT], request: Message, timeout: float) -> ResponseT | None:
-        """Invoke a unary stub method; record latency, size and outcome under `name`. None on failure."""
+    def ranker_client(self, address: str) -> SyncRankerClient:
+        """A Ranker client of this user (closed on stop)."""
+        client = SyncRankerClient(self.channel_settings(address), metadata=self.metadata)
+        self._clients.append(client)
+        return client
+
+    def user_state_client(self, address: str) -> SyncUserStateClient:
+        """A UserState client of this user (closed on stop)."""
+        client = SyncUserStateClient(self.channel_settings(address), metadata=self.metadata)
+        self._clients.append(client)
+        return client
+
+    def call(self, name: str, send: Callable[..., ResultT], request: Message, timeout: float) -> ResultT | None:
+        """Send `request` with a client's `send`; record latency, size and outcome under `name`. None on failure."""
         start = time.perf_counter()
-        response: ResponseT | None = None
+        response: ResultT | None = None
         exception: Exception | None = None
         try:
-            response = method(request, timeout=timeout, metadata=self.metadata)
-        except grpc.RpcError as error:
-            exception = GrpcCallError(error.code(), error.details())
+            response = send(request, timeout_s=timeout)
+        except KairosError as error:
+            exception = GrpcCallError(error.code, error.message)
+        raw = response.raw if response is not None else None
         self.environment.events.request.fire(
             request_type="grpc",
             name=name,
             response_time=(time.perf_counter() - start) * 1000.0,
-            response_length=response.ByteSize() if response is not None else 0,
+            response_length=raw.ByteSize() if raw is not None else 0,
             response=response,
             context={},
             exception=exception,
@@ -70,6 +90,6 @@ class GrpcUser(User):
         return response
 
     def on_stop(self) -> None:
-        for channel in self._channels.values():
-            channel.close()
-        self._channels.clear()
+        for client in self._clients:
+            client.close()
+        self._clients.clear()

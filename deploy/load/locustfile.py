@@ -18,7 +18,6 @@ from deploy.load.config import ConfigError, load_config
 from deploy.load.grpc_user import GrpcUser
 from deploy.load.payloads import PayloadFactory, make_png
 from deploy.load.settings import LoadSettings
-from kairos.v1 import ranker_pb2_grpc, user_state_pb2_grpc
 
 SETTINGS = LoadSettings()
 CONFIG = load_config(SETTINGS.config)
@@ -34,17 +33,17 @@ if CONFIG.mix.append_events and not SETTINGS.user_state_address:
 
 def recommend(user: KairosUser) -> None:
     """Top-k for a random known user."""
-    user.call("Recommend", user.ranker.Recommend, user.payloads.recommend(), WORKLOAD.deadline_s)
+    user.call("Recommend", user.ranker.send, user.payloads.recommend(), WORKLOAD.deadline_s)
 
 
 def append_events(user: KairosUser) -> None:
     """A small batch of fresh view events of one user."""
-    user.call("AppendEvents", user.user_state.AppendEvents, user.payloads.append_events(), WORKLOAD.deadline_s)
+    user.call("AppendEvents", user.user_state.send, user.payloads.append_events(), WORKLOAD.deadline_s)
 
 
 def upsert_items(user: KairosUser) -> None:
     """New items with generated text fields and a PNG image."""
-    user.call("UpsertItems", user.ranker.UpsertItems, user.payloads.upsert_items(), WORKLOAD.deadline_s)
+    user.call("UpsertItems", user.ranker.send, user.payloads.upsert_items(), WORKLOAD.deadline_s)
 
 
 class KairosUser(GrpcUser):
@@ -61,11 +60,11 @@ class KairosUser(GrpcUser):
     }
     wait_time = between(WORKLOAD.wait_min_s, WORKLOAD.wait_max_s)
     metadata = SETTINGS.bearer_metadata()
-    root_certificates = SETTINGS.tls_ca_file.read_bytes() if SETTINGS.tls_ca_file else None
+    tls_ca_file = SETTINGS.tls_ca_file
 
     def on_start(self) -> None:
         self.payloads = PayloadFactory(WORKLOAD, random.Random(), IMAGES)
         if SETTINGS.ranker_address:
-            self.ranker = ranker_pb2_grpc.RankerStub(self.channel(SETTINGS.ranker_address))
+            self.ranker = self.ranker_client(SETTINGS.ranker_address)
         if SETTINGS.user_state_address:
-            self.user_state = user_state_pb2_grpc.UserStateStub(self.channel(SETTINGS.user_state_address))
+            self.user_state = self.user_state_client(SETTINGS.user_state_address)

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
@@ -19,7 +18,8 @@ from tqdm import tqdm
 from deploy.local.dataset import resolve_dataset
 from deploy.local.settings import REPO_ROOT, SuiteSettings
 from deploy.local.suite import LocalSuite
-from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
+from kairos.client import Event, Item, RankerClient, Recommendation, UserStateClient
+from kairos.v1 import ranker_pb2
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -52,11 +52,11 @@ def read_items(data_dir: Path) -> list[CatalogueItem]:
         ]  # fmt: skip
 
 
-def read_events(data_dir: Path) -> list[events_pb2.Event]:
+def read_events(data_dir: Path) -> list[Event]:
     """interactions.csv as events: timestamps in ms, a stable event id per row so replays are idempotent."""
     with (data_dir / "interactions.csv").open(newline="") as f:
         return [
-            events_pb2.Event(
+            Event(
                 event_id=f"ml100k:{n}", user_id=row["user_id"], item_id=row["item_id"],
                 timestamp_ms=int(row["timestamp"]) * 1000, event_type="rating",
             )
@@ -64,12 +64,16 @@ def read_events(data_dir: Path) -> list[events_pb2.Event]:
         ]  # fmt: skip
 
 
-def to_proto(item: CatalogueItem, item_id: str | None = None) -> ranker_pb2.Item:
-    fields = {"title": item.title, "genres": item.genres.replace("|", ", "), "plot": item.plot}
+def to_item(item: CatalogueItem, item_id: str | None = None, title: str | None = None) -> Item:
+    """The catalogue item as UpsertItems content (optionally under another id and title)."""
+    fields = {"title": title or item.title, "genres": item.genres.replace("|", ", "), "plot": item.plot}
     image = item.image_path.read_bytes() if item.image_path and item.image_path.is_file() else b""
-    return ranker_pb2.Item(
-        item_id=item_id or item.item_id, text_fields={k: v for k, v in fields.items() if v}, image=image
-    )
+    return Item(item_id=item_id or item.item_id, text_fields={k: v for k, v in fields.items() if v}, image=image)
+
+
+def degradation_names(reply: Recommendation) -> list[str]:
+    """The answer's degradation flags as kairos.v1 names (e.g. DEGRADATION_POPULARITY_FALLBACK)."""
+    return [ranker_pb2.Degradation.Name(d.value) for d in sorted(reply.degradations, key=lambda d: d.value)]
 
 
 def ensure_artifact(settings: SuiteSettings, data_dir: Path) -> Path:
@@ -84,32 +88,27 @@ def ensure_artifact(settings: SuiteSettings, data_dir: Path) -> Path:
     return settings.artifact_dir
 
 
-async def ingest_catalogue(ranker: ranker_pb2_grpc.RankerStub, items: list[CatalogueItem]) -> int:
+async def ingest_catalogue(ranker: RankerClient, items: list[CatalogueItem]) -> int:
     """UpsertItems the whole catalogue through the encoders; returns how many were indexed."""
     upserted = 0
     with tqdm(total=len(items), desc="UpsertItems", unit="item") as bar:
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start : start + UPSERT_BATCH]
-            reply = await ranker.UpsertItems(
-                ranker_pb2.UpsertItemsRequest(items=[to_proto(i) for i in batch]), timeout=RPC_TIMEOUT_S
-            )
-            for result in reply.results:
-                if not result.ok:
-                    log.warning("item rejected: %s", result.error)
+            reply = await ranker.upsert_items([to_item(i) for i in batch], timeout_s=RPC_TIMEOUT_S)
+            for result in reply.failed:
+                log.warning("item rejected: %s", result.error)
             upserted += reply.upserted
             bar.update(len(batch))
     return upserted
 
 
-async def replay_events(user_state: user_state_pb2_grpc.UserStateStub, events: list[events_pb2.Event]) -> int:
+async def replay_events(user_state: UserStateClient, events: list[Event]) -> int:
     """AppendEvents every interaction in batches; returns how many were newly stored."""
     appended = 0
     with tqdm(total=len(events), desc="AppendEvents", unit="event") as bar:
         for start in range(0, len(events), APPEND_BATCH):
             batch = events[start : start + APPEND_BATCH]
-            reply = await user_state.AppendEvents(
-                user_state_pb2.AppendEventsRequest(events=batch), timeout=RPC_TIMEOUT_S
-            )
+            reply = await user_state.append_events(batch, timeout_s=RPC_TIMEOUT_S)
             appended += reply.appended
             bar.update(len(batch))
     return appended
@@ -117,28 +116,26 @@ async def replay_events(user_state: user_state_pb2_grpc.UserStateStub, events: l
 
 async def show_user(
     user_id: str,
-    ranker: ranker_pb2_grpc.RankerStub,
-    user_state: user_state_pb2_grpc.UserStateStub,
+    ranker: RankerClient,
+    user_state: UserStateClient,
     titles: dict[str, str],
     k: int,
 ) -> None:
     """Print what the user watched last and what Kairos recommends next."""
-    seq = await user_state.GetSequence(
-        user_state_pb2.GetSequenceRequest(user_id=user_id, filter=user_state_pb2.SequenceFilter(limit=5)), timeout=5
-    )
-    reply = await ranker.Recommend(ranker_pb2.RecommendRequest(user_id=user_id, k=k, exclude_seen=True), timeout=5)
+    seq = await user_state.get_sequence(user_id, limit=5, timeout_s=5)
+    reply = await ranker.recommend(user_id, k, exclude_seen=True, timeout_s=5)
     table = Table(title=f"user {user_id} — model {reply.model_version}", show_lines=False)
     table.add_column("watched last (newest last)")
     table.add_column("recommended next")
     table.add_column("score", justify="right")
-    watched = [titles.get(e.item_id, e.item_id) for e in seq.sequence.events]
+    watched = [titles.get(e.item_id, e.item_id) for e in seq.events]
     for row in range(max(len(watched), len(reply.items))):
         w = watched[row] if row < len(watched) else ""
         r = reply.items[row] if row < len(reply.items) else None
         table.add_row(w, titles.get(r.item_id, r.item_id) if r else "", f"{r.score:.3f}" if r else "")
     console.print(table)
-    if reply.degradations:
-        names = [ranker_pb2.Degradation.Name(d) for d in reply.degradations]
+    if reply.degraded:
+        names = degradation_names(reply)
         console.print(f"[yellow]degraded:[/] {', '.join(names)}")
 
 
@@ -156,18 +153,15 @@ class LookAlike:
     depth: int
 
 
-async def _rank_of(ranker: ranker_pb2_grpc.RankerStub, user_id: str, item_id: str, depth: int) -> int | None:
-    reply = await ranker.Recommend(ranker_pb2.RecommendRequest(user_id=user_id, k=depth, exclude_seen=True), timeout=5)
-    ranked = [r.item_id for r in reply.items]
+async def _rank_of(ranker: RankerClient, user_id: str, item_id: str, depth: int) -> int | None:
+    reply = await ranker.recommend(user_id, depth, exclude_seen=True, timeout_s=5)
+    ranked = reply.item_ids
     return ranked.index(item_id) + 1 if item_id in ranked else None
 
 
-async def last_items(user_state: user_state_pb2_grpc.UserStateStub, user_id: str, n: int) -> list[str]:
+async def last_items(user_state: UserStateClient, user_id: str, n: int) -> list[str]:
     """The user's ``n`` most recent item ids, oldest first."""
-    seq = await user_state.GetSequence(
-        user_state_pb2.GetSequenceRequest(user_id=user_id, filter=user_state_pb2.SequenceFilter(limit=n)), timeout=5
-    )
-    return [e.item_id for e in seq.sequence.events]
+    return (await user_state.get_sequence(user_id, limit=n, timeout_s=5)).item_ids
 
 
 def unrelated_user(candidates: dict[str, list[str]], source: CatalogueItem, by_id: dict[str, CatalogueItem]) -> str:
@@ -183,8 +177,8 @@ def unrelated_user(candidates: dict[str, list[str]], source: CatalogueItem, by_i
 async def place_look_alike(
     matching: str,
     others: list[str],
-    ranker: ranker_pb2_grpc.RankerStub,
-    user_state: user_state_pb2_grpc.UserStateStub,
+    ranker: RankerClient,
+    user_state: UserStateClient,
     by_id: dict[str, CatalogueItem],
     depth: int,
 ) -> tuple[LookAlike, str] | None:
@@ -192,10 +186,9 @@ async def place_look_alike(
     it, then rank it for ``matching`` and for the most unrelated of ``others``; None when it never showed."""
     source = by_id[(await last_items(user_state, matching, 1))[-1]]
     new_id = f"new-{int(time.time())}"
-    item = to_proto(source, item_id=new_id)
-    item.text_fields["title"] = f"{source.title}: The Sequel"
+    item = to_item(source, item_id=new_id, title=f"{source.title}: The Sequel")
     start = time.perf_counter()
-    reply = await ranker.UpsertItems(ranker_pb2.UpsertItemsRequest(items=[item]), timeout=RPC_TIMEOUT_S)
+    reply = await ranker.upsert_items([item], timeout_s=RPC_TIMEOUT_S)
     acked = time.perf_counter()
     if not reply.results[0].ok:
         raise RuntimeError(f"upsert failed: {reply.results[0].error}")
@@ -222,7 +215,7 @@ async def place_look_alike(
 
 
 async def show_fresh_item(
-    users: list[str], ranker: ranker_pb2_grpc.RankerStub, user_state: user_state_pb2_grpc.UserStateStub,
+    users: list[str], ranker: RankerClient, user_state: UserStateClient,
     by_id: dict[str, CatalogueItem],
 ) -> LookAlike | None:  # fmt: skip
     """Create a brand-new look-alike of the first user's last watch; print how soon and where it is recommended."""
@@ -245,17 +238,17 @@ async def show_fresh_item(
     return result
 
 
-async def show_new_user(ranker: ranker_pb2_grpc.RankerStub, titles: dict[str, str], k: int) -> list[str]:
+async def show_new_user(ranker: RankerClient, titles: dict[str, str], k: int) -> list[str]:
     """Recommend for a user nobody has seen: the currently most popular items, flagged as the fallback."""
-    reply = await ranker.Recommend(ranker_pb2.RecommendRequest(user_id="demo-new-user", k=k), timeout=5)
-    names = [ranker_pb2.Degradation.Name(d) for d in reply.degradations]
+    reply = await ranker.recommend("demo-new-user", k, timeout_s=5)
+    names = degradation_names(reply)
     table = Table(title=f"a user with no history ({', '.join(names) or 'not degraded'})")
     table.add_column("recommended (most popular now)")
     table.add_column("popularity", justify="right")
     for r in reply.items:
         table.add_row(titles.get(r.item_id, r.item_id), f"{r.score:.1f}")
     console.print(table)
-    return [r.item_id for r in reply.items]
+    return reply.item_ids
 
 
 async def drive(suite: LocalSuite, data_dir: Path, settings: SuiteSettings) -> None:
@@ -263,11 +256,9 @@ async def drive(suite: LocalSuite, data_dir: Path, settings: SuiteSettings) -> N
     events = read_events(data_dir)
     titles = {i.item_id: f"{i.title} ({i.year})" if i.year else i.title for i in items}
     async with (
-        grpc.aio.insecure_channel(suite.ranker_address) as ranker_channel,
-        grpc.aio.insecure_channel(suite.user_state_address) as user_state_channel,
+        RankerClient(suite.ranker_address, timeout_s=RPC_TIMEOUT_S) as ranker,
+        UserStateClient(suite.user_state_address, timeout_s=RPC_TIMEOUT_S) as user_state,
     ):
-        ranker = ranker_pb2_grpc.RankerStub(ranker_channel)
-        user_state = user_state_pb2_grpc.UserStateStub(user_state_channel)
         console.print(f"[bold]ingesting {len(items)} items[/] through UpsertItems → Triton encoders → index")
         upserted = await ingest_catalogue(ranker, items)
         console.print(f"indexed {upserted} items")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
 from deploy.local.demo import CatalogueItem, place_look_alike, read_items, show_new_user
-from kairos.v1 import ranker_pb2_grpc, user_state_pb2_grpc
+from kairos.client import RankerClient, UserStateClient
 from ranker.model.content_channel import ContentChannel, ContentCodes
 from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.serving import ServingModel
@@ -55,13 +54,9 @@ def test_look_alike_ranks_for_the_matching_user_and_popular_items_for_a_new_one(
     append(user_state_address, "horror-fan", _by_genre(items, trained, "Horror", "Animation", 8))
 
     async def run() -> tuple:
-        async with (
-            grpc.aio.insecure_channel(ranker.address) as rc,
-            grpc.aio.insecure_channel(user_state_address) as uc,
-        ):
-            ranker_stub, user_state_stub = ranker_pb2_grpc.RankerStub(rc), user_state_pb2_grpc.UserStateStub(uc)
-            placed = await place_look_alike("cat-fan", ["horror-fan"], ranker_stub, user_state_stub, by_id, 200)
-            popular = await show_new_user(ranker_stub, {}, 5)
+        async with RankerClient(ranker.address) as ranker_client, UserStateClient(user_state_address) as user_state:
+            placed = await place_look_alike("cat-fan", ["horror-fan"], ranker_client, user_state, by_id, 200)
+            popular = await show_new_user(ranker_client, {}, 5)
             return placed, popular
 
     placed, popular = asyncio.run(run())
