@@ -98,3 +98,20 @@ def test_the_blocking_client_does_the_same(ranker: str) -> None:
         with pytest.raises(InvalidArgumentError, match="k: "):
             client.recommend("u", k=-1)
         assert client.delete_items(["no-such-item"]).not_found == ("no-such-item",)
+
+
+async def test_filters_sent_by_the_client_narrow_the_answer(ranker: str) -> None:
+    tag = f"client-{uuid.uuid4().hex[:8]}"
+    items = [
+        Item(f"{tag}-a", text="A comedy about a cat", attributes={"tag": tag, "stock": "in"}, published_ms=T0),
+        Item(f"{tag}-b", text="A drama about a dog", attributes={"tag": tag, "stock": "out"}, published_ms=T0 + 1),
+    ]
+    async with RankerClient(ranker, timeout_s=30) as client:
+        assert (await client.upsert_items(items)).upserted == 2
+        only_tag = await client.recommend("anyone", k=10, filter=ItemFilter(include={"tag": tag}))
+        assert set(only_tag.item_ids) == {f"{tag}-a", f"{tag}-b"}
+        in_stock = ItemFilter(include={"tag": tag}, exclude={"stock": "out"})
+        assert (await client.recommend("anyone", k=10, filter=in_stock)).item_ids == [f"{tag}-a"]
+        newer = ItemFilter(include={"tag": tag}, published_after_ms=T0 + 1)
+        assert (await client.similar_items("1", k=10, filter=newer)).item_ids == [f"{tag}-b"]
+        await client.delete_items([i.item_id for i in items])
