@@ -3,8 +3,10 @@
 ``python -m ranker.evaluate --config ranker/configs/eval_ml100k.yaml``
 
 Each (model, seed) is trained by the same harness on the same split and evaluated with full ranking on the
-warm, cold, no_images, no_texts and warm_masked test splits. Finished runs are cached (by config hash) under
-``var/eval-runs/`` so an interrupted evaluation resumes; ``--fresh`` ignores the cache.
+warm, cold, no_images, no_texts and warm_masked test splits. Finished runs are cached under ``var/eval-runs/``,
+keyed by the model config, the seed and the data's content key (events, items, images and item features; see
+``ranker.training.experiment.PreparedData``), so an interrupted evaluation resumes and other data never reuses a
+run; ``--fresh`` ignores the cache. Any dataset of docs/data-contract.md: ``--data`` / ``--events`` / ``--items``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ranker.data.source import ResolvedDataset, add_data_arguments, dataset_from_args
 from ranker.data.splits import Split
 from ranker.model.catalogue import Catalogue
 from ranker.settings import REPO_ROOT, RankerPaths
 from ranker.training.config import ExperimentConfig, load_experiment, load_raw
-from ranker.training.experiment import EVAL_SPLITS, boost_and_test, prepare_data
+from ranker.training.experiment import EVAL_SPLITS, boost_and_test, prepare_data, prepare_dataset
 from ranker.training.loop import train
 from ranker.training.report import render_markdown
 
@@ -46,8 +49,8 @@ class EvalConfig(BaseModel):
     notes: str = Field("", description="free text appended to the markdown report")
 
 
-def _run_key(model_cfg: dict, seed: int) -> str:
-    blob = json.dumps({"cfg": model_cfg, "seed": seed}, sort_keys=True, default=str)
+def _run_key(model_cfg: dict, seed: int, data_key: str) -> str:
+    blob = json.dumps({"cfg": model_cfg, "seed": seed, "data": data_key}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -86,9 +89,9 @@ def _save_run(path: Path, run: dict) -> None:
 _WORKER: dict = {}
 
 
-def _init_worker(data_cfg: ExperimentConfig, data_dir: Path, features: Path) -> None:
+def _init_worker(data_cfg: ExperimentConfig, source: ResolvedDataset, features: Path) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _WORKER["data"] = prepare_data(data_cfg, data_dir, features, progress=False)
+    _WORKER["data"] = prepare_data(data_cfg, source, features, progress=False)
 
 
 def _worker_run(cfg: ExperimentConfig, seed: int) -> dict:
@@ -101,7 +104,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     paths = RankerPaths()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=REPO_ROOT / "ranker/configs/eval_ml100k.yaml")
-    parser.add_argument("--data", type=Path, default=paths.data_dir)
     parser.add_argument("--features", type=Path, default=paths.feature_cache_dir)
     parser.add_argument("--fresh", action="store_true", help="retrain every run, ignoring cached results")
     parser.add_argument("--models", default="", help="comma-separated subset of the config's models")
@@ -110,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="write the report from cached runs only (missing runs listed)"
     )
+    parser.add_argument(
+        "--report", type=Path, default=None, help="write the report to REPORT.json / REPORT.md instead of the config's"
+    )
+    add_data_arguments(parser, paths.data_dir)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -118,6 +124,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         eval_cfg = eval_cfg.model_copy(update={"workers": max(1, args.workers)})
     if args.seeds:
         eval_cfg = eval_cfg.model_copy(update={"seeds": [int(s) for s in args.seeds.split(",")]})
+    if args.report is not None:
+        report = args.report.resolve()
+        update = {
+            "report_json": report.parent / f"{report.name}.json",
+            "report_markdown": report.parent / f"{report.name}.md",
+        }
+        eval_cfg = eval_cfg.model_copy(update=update)
     names = [m.strip() for m in args.models.split(",") if m.strip()] or list(eval_cfg.models)
     unknown = [n for n in names if n not in eval_cfg.models]
     if unknown:
@@ -126,7 +139,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     data_keys = {c.data.model_dump_json() for c in configs.values()}
     if len(data_keys) != 1:
         raise SystemExit("models: every model of one evaluation must use the same data settings")
-    split, catalogue = prepare_data(next(iter(configs.values())), args.data, args.features)
+    data_cfg = next(iter(configs.values()))
+    data = prepare_dataset(data_cfg, dataset_from_args(args, data_cfg.data.dataset), args.features)
+    split, catalogue = data.split, data.catalogue
+    LOG.info("data: %s (%s, key %s) from %s", data.source.name, data.source.format, data.key[:16], data.source.events)
+    if data.source.name not in eval_cfg.report_json.name:
+        LOG.warning("the report %s does not name dataset %s: pass --report", eval_cfg.report_json, data.source.name)
     cache = REPO_ROOT / eval_cfg.run_cache
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -135,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in names:
             train_cfg = configs[name].train.model_copy(update={"seed": seed, "progress": False})
             cfg = configs[name].model_copy(update={"name": name, "train": train_cfg})
-            key = _run_key(cfg.model_dump(mode="json"), seed)
+            key = _run_key(cfg.model_dump(mode="json"), seed, data.key)
             jobs.append((name, seed, cfg, cache / f"{name}-seed{seed}-{key}.json"))
     started = time.perf_counter()
     todo = [] if args.report_only else [j for j in jobs if args.fresh or not j[3].exists()]
@@ -155,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             eval_cfg.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(next(iter(configs.values())), args.data, args.features),
+            initargs=(data_cfg, data.source, args.features),
         ) as pool:
             futures = {pool.submit(_worker_run, cfg, seed): path for _, seed, cfg, path in todo}
             for future in as_completed(futures):

@@ -4,7 +4,9 @@ Two cold splits (``time``: the newest 10% of items by first interaction; ``rando
 seeds), every configured model trained on each and every baseline scored on the same test cases; three
 measurements per split (cold-only, cold users in full ranking, exposure in warm users' top 10) with bootstrap
 intervals over test users, and paired tests against the best content-kNN. Finished runs are cached under
-``var/eval-runs/cold-start`` keyed by the model config, the split, the seed and the data's content.
+``var/eval-runs/cold-start`` keyed by the model config, the split, the seed and the data's content key (events,
+items, images and item features: ``ranker.training.experiment.PreparedData``). Any dataset of
+docs/data-contract.md: ``--data`` / ``--events`` / ``--items``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ranker.data.source import ResolvedDataset, add_data_arguments, dataset_from_args
 from ranker.evaluation.cold_start_plot import plot_cold_start
 from ranker.evaluation.cold_start_report import aggregate, render_markdown
 from ranker.evaluation.cold_start_runs import (
@@ -33,6 +36,7 @@ from ranker.evaluation.cold_start_runs import (
 )
 from ranker.settings import REPO_ROOT, RankerPaths
 from ranker.training.config import ExperimentConfig, load_experiment, load_raw
+from ranker.training.experiment import prepare_dataset
 
 LOG = logging.getLogger("ranker.evaluation.cold_start")
 BASELINES = "baselines"
@@ -66,17 +70,6 @@ class ColdStartConfig(BaseModel):
     notes: str = ""
 
 
-def data_fingerprint(data_dir: Path, features_dir: Path) -> str:
-    """sha256 over the events file, the items file and the feature extraction's own fingerprint."""
-    digest = hashlib.sha256()
-    for name in ("interactions.csv", "items.csv"):
-        path = data_dir / name
-        digest.update(path.read_bytes() if path.exists() else b"")
-    state = features_dir / "extract_state.json"
-    digest.update(state.read_bytes() if state.exists() else b"")
-    return digest.hexdigest()[:16]
-
-
 def plan_runs(cfg: ColdStartConfig) -> list[RunSpec]:
     """Every (split kind, split seed, training seed) of the config, in a stable order."""
     specs = []
@@ -91,10 +84,10 @@ def _key(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _job(kind: str, spec: RunSpec, cfg: ExperimentConfig, data_dir: Path, features: Path) -> dict:
+def _job(kind: str, spec: RunSpec, cfg: ExperimentConfig, data: ResolvedDataset, features: Path) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
-    split, catalogue = prepare_run(cfg, spec, data_dir, features)
+    split, catalogue = prepare_run(cfg, spec, data, features)
     if kind == BASELINES:
         out = {"systems": baseline_results(split, catalogue, spec.split_seed)}
     else:
@@ -107,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     paths = RankerPaths()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=REPO_ROOT / "ranker/configs/eval_cold_start.yaml")
-    parser.add_argument("--data", type=Path, default=paths.data_dir)
     parser.add_argument("--features", type=Path, default=paths.feature_cache_dir)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--models", default="", help="comma-separated subset of the config's models")
@@ -115,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="write the report from cached runs only")
     parser.add_argument("--epochs", type=int, default=None, help="override every model's epochs (smoke runs)")
     parser.add_argument("--users", type=int, default=None, help="first N users only (smoke runs, tests)")
+    add_data_arguments(parser, paths.data_dir)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -133,8 +126,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     experiments = {n: e.model_copy(update={"name": n}) for n, e in experiments.items()}
     base = experiments[cfg.primary if cfg.primary in experiments else names[0]]
     # the features live where every training reads them: make sure they exist before workers start
-    prepare_run(base, plan_runs(cfg)[0], args.data, args.features)
-    fingerprint = data_fingerprint(args.data, args.features / "ml100k-mm")
+    prepared = prepare_dataset(
+        split_config(base, plan_runs(cfg)[0]), dataset_from_args(args, base.data.dataset), args.features, progress=False
+    )
+    source, fingerprint = prepared.source, prepared.key[:16]
+    LOG.info("data: %s (%s, key %s) from %s", source.name, source.format, fingerprint, source.events)
     cache = REPO_ROOT / cfg.run_cache
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -164,8 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     done = 0
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {
-            pool.submit(_job, kind, spec, c, args.data, args.features): (kind, spec, path)
-            for kind, spec, c, path in todo
+            pool.submit(_job, kind, spec, c, source, args.features): (kind, spec, path) for kind, spec, c, path in todo
         }
         for future in as_completed(futures):
             kind, spec, path = futures[future]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ranker.data.source import ResolvedDataset
 from ranker.data.splits import EvalCases, Split
 from ranker.evaluation.baselines import (
     KNN_K_GRID,
@@ -128,9 +129,11 @@ def model_result(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> d
     }
 
 
-def prepare_run(cfg: ExperimentConfig, spec: RunSpec, data_dir: Path, features: Path) -> tuple[Split, Catalogue]:
+def prepare_run(
+    cfg: ExperimentConfig, spec: RunSpec, data: Path | ResolvedDataset, features: Path
+) -> tuple[Split, Catalogue]:
     """The run's split and aligned catalogue."""
-    return prepare_data(split_config(cfg, spec), data_dir, features, progress=False)
+    return prepare_data(split_config(cfg, spec), data, features, progress=False)
 
 
 def describe_split(split: Split) -> dict[str, int]:

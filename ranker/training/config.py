@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ranker.data.source import DatasetConfig
 from ranker.model.config import ModelConfig
 
 
@@ -16,7 +17,11 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    dataset: Literal["ml100k-mm"] = "ml100k-mm"
+    dataset: DatasetConfig = Field(
+        DatasetConfig(),
+        description="how the data is read (ranker.data.source; 'ml100k-mm' is short for {format: ml100k-mm}); "
+        "the files come from --data / --events / --items",
+    )
     max_len: int = Field(50, ge=1)
     cold_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     split_seed: int = 0

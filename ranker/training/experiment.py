@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import yaml
 
 from ranker.data.contract import Dataset
 from ranker.data.domains import with_genre_domains
-from ranker.data.loaders import load_ml100k_mm
+from ranker.data.identity import data_key
+from ranker.data.loaders import load_dataset
+from ranker.data.source import ResolvedDataset, dataset_from_path
 from ranker.data.splits import Split, leave_one_out
-from ranker.features import cached_item_features
+from ranker.features import dataset_item_features
 from ranker.metrics import ranking_metrics
 from ranker.model.artifact import save_artifact
 from ranker.model.catalogue import Catalogue
@@ -28,11 +31,33 @@ from ranker.training.scoring import case_ranks, score_and_users, score_cases, wi
 EVAL_SPLITS = ("warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted")
 
 
-def prepare_data(
-    cfg: ExperimentConfig, data_dir: Path, cache_dir: Path, progress: bool = True
-) -> tuple[Split, Catalogue]:
-    """Load the dataset, split it and attach cached encoder features aligned to the split's item order."""
-    dataset = load_ml100k_mm(data_dir)
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    """A split with its aligned catalogue, the dataset it came from and the content key caches use.
+
+    ``key`` is a sha256 over the data (how it is read, the events, items and image files' bytes) and the item
+    features (their own content key): equal keys mean the same inputs, whatever the folder or dataset name.
+    """
+
+    split: Split
+    catalogue: Catalogue
+    source: ResolvedDataset
+    key: str
+
+
+def resolve_data(cfg: ExperimentConfig, data: Path | ResolvedDataset) -> ResolvedDataset:
+    """``data`` as a resolved dataset: a path is read as ``--data`` is (see ``ranker.data.source``)."""
+    return data if isinstance(data, ResolvedDataset) else dataset_from_path(data, cfg.data.dataset)
+
+
+def prepare_dataset(
+    cfg: ExperimentConfig, data: Path | ResolvedDataset, cache_dir: Path, progress: bool = True
+) -> PreparedData:
+    """Load the dataset, split it and attach its cached encoder features aligned to the split's item order."""
+    source = resolve_data(cfg, data)
+    dataset = load_dataset(source)
+    features = dataset_item_features(dataset, cache_dir, progress=progress)
+    key = hashlib.sha256(f"{data_key(source, dataset.items)}:{features.key}".encode()).hexdigest()
     if cfg.data.genre_domains:
         dataset = with_genre_domains(dataset)
     if cfg.data.user_limit:
@@ -40,8 +65,16 @@ def prepare_data(
     split = leave_one_out(
         dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len, cold_by=cfg.data.cold_by
     )
-    features = cached_item_features(data_dir / "items.csv", cache_dir / dataset.name, progress=progress)
-    return split, features.aligned_to(split.item_ids).with_train_counts(split.train_counts())
+    catalogue = features.catalogue.aligned_to(split.item_ids).with_train_counts(split.train_counts())
+    return PreparedData(split, catalogue, source, key)
+
+
+def prepare_data(
+    cfg: ExperimentConfig, data: Path | ResolvedDataset, cache_dir: Path, progress: bool = True
+) -> tuple[Split, Catalogue]:
+    """:func:`prepare_dataset`'s split and catalogue."""
+    prepared = prepare_dataset(cfg, data, cache_dir, progress)
+    return prepared.split, prepared.catalogue
 
 
 def _first_users(dataset: Dataset, limit: int) -> Dataset:
@@ -120,8 +153,11 @@ def write_artifact(
     test: dict,
     boost: NewItemBoost | None = None,
     boost_info: dict | None = None,
+    data: PreparedData | None = None,
 ) -> None:
-    """Weights, config, item-id map, catalogue, new-item boost, metrics.json and training-curve PNG under ``out``."""
+    """Weights, config, item-id map, catalogue, new-item boost, metrics.json and training-curve PNG under ``out``.
+
+    With ``data``, metrics.json records which dataset (files, format, content key) the model was trained on."""
     save_artifact(out, result.model, catalogue, split.domain_names, boost)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     metrics = {
@@ -134,5 +170,13 @@ def write_artifact(
         "test_cases": {"warm": int((~split.test.cold).sum()), "cold": int(split.test.cold.sum())},
         "history": result.history,
     }
+    if data is not None:
+        metrics["data"] = {
+            "name": data.source.name,
+            "format": data.source.format,
+            "events": str(data.source.events),
+            "items": str(data.source.items),
+            "key": data.key,
+        }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_training_curves(result.history, out / "training_curve.png", title=cfg.name)
