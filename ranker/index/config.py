@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class IndexConfig(BaseModel):
-    """Index tuning; the ranker builds it from its KAIROS_RANKER_INDEX_* settings."""
+    """Index tuning; the ranker nests it as `index` (KAIROS_RANKER_INDEX__<NAME>)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -17,9 +17,10 @@ class IndexConfig(BaseModel):
         "auto",
         description="Exact scoring's first pass over every item, whose shortlist is re-scored in float32: 'int8' "
         "(int8 x int8 matmul, one scale per item and per user; recall@10 1.000 vs float32 on the model's vectors); "
-        "'bfloat16'; 'off' (float32 only: column-wise copy, block-maxima top-k); 'auto': int8 on CPUs with int8 "
-        "dot products (AVX512-VNNI/AVX-VNNI/AMX; 2.0-2.7x faster there at 100k items), else 'off' (int8 "
-        "measured 0.5-0.9x as fast as float32 on AVX2 alone).",
+        "'bfloat16'; 'off' (float32 only: column-wise copy, block-maxima top-k); 'auto': on CPUs with int8 dot "
+        "products (AVX512-VNNI/AVX-VNNI/AMX) both are timed on the index when it is built (20k items and up) and "
+        "the faster is kept (int8 measured 2.0-2.7x faster at 100k items on one VNNI VM, 1.2-1.9x slower on "
+        "another), else 'off' (int8 measured 0.5-0.9x as fast as float32 on AVX2 alone).",
     )
     exact_prefilter_shortlist: int = Field(
         32, ge=1, description="Candidates per query the first pass keeps for float32 re-scoring (at least 2 x k)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -11,11 +12,14 @@ import numpy as np
 import torch
 
 from ranker.index.ann import IvfShortlist
+from ranker.index.calibration import CALIBRATION_MIN_ITEMS, time_exact_paths
 from ranker.index.config import IndexConfig
 from ranker.index.exact import ColumnScorer
 from ranker.index.facets import FacetColumns, ItemFilterSpec
-from ranker.index.prefilter import make_prefilter
+from ranker.index.prefilter import make_prefilter, prefilter_kind
 from ranker.index.vector_table import VectorTable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,7 +53,8 @@ class ItemIndex:
         self._table = VectorTable(dim)
         self._facets = FacetColumns()
         self._ann = IvfShortlist(self.config, dim)
-        self._prefilter = make_prefilter(self.config.exact_prefilter, dim)
+        self._exact_kind = prefilter_kind(self.config.exact_prefilter)  # None: float32 only
+        self._prefilter = make_prefilter(self._exact_kind or "off", dim)
         # float32 columns only when there is no first pass (which re-scores from the row-major table)
         self._columns: ColumnScorer | None = None if self._prefilter is not None else ColumnScorer(dim)
         self._lock = threading.RLock()
@@ -72,7 +77,44 @@ class ItemIndex:
         index._write_facets(list(ids), attributes, published_ms)
         index._maybe_train_ann()
         index._refresh_exact_copies()
+        if (
+            index.config.exact_prefilter == "auto"
+            and index._prefilter is not None
+            and len(ids) >= CALIBRATION_MIN_ITEMS
+        ):
+            index._calibrate_exact()
         return index
+
+    @property
+    def exact_scoring(self) -> str:
+        """How whole-catalogue queries are scored: 'ann', 'float32', or 'int8'/'bfloat16' (first pass + float32)."""
+        if self._ann.trained:
+            return "ann"
+        return self._exact_kind or "float32"
+
+    def _calibrate_exact(self) -> None:
+        """Time the first pass against float32 columns on this index and keep only the faster copy."""
+        prefilter, columns = self._prefilter, ColumnScorer(self.dim)
+        columns.write(np.arange(self._table.rows), self._table.vectors)
+
+        def run(kind: str, users: np.ndarray, k: int) -> None:
+            self._prefilter, self._columns = (prefilter, None) if kind == "first_pass" else (None, columns)
+            self._search_exact(users, [SearchQuery(user=b, k=k) for b in range(len(users))], [None] * len(users))
+
+        seconds = time_exact_paths(run, self._table.vectors[self._table.valid])
+        if seconds["first_pass"] < seconds["float32"]:
+            self._prefilter, self._columns = prefilter, None
+        else:
+            self._prefilter, self._columns, self._exact_kind = None, columns, None
+        log.info(
+            "exact scoring calibrated",
+            extra={
+                "items": self._table.live,
+                "chosen": self.exact_scoring,
+                "first_pass_ms": round(1000 * seconds["first_pass"], 3),
+                "float32_ms": round(1000 * seconds["float32"], 3),
+            },
+        )
 
     def __len__(self) -> int:
         return self._table.live
@@ -185,7 +227,7 @@ class ItemIndex:
         """Rebuild the exact-scoring copy (the first pass's bfloat16/int8 rows, or float32 columns) from the table."""
         rows = np.arange(self._table.rows)
         if self._prefilter is not None:
-            self._prefilter = make_prefilter(self.config.exact_prefilter, self.dim)
+            self._prefilter = make_prefilter(self._exact_kind or "off", self.dim)
             assert self._prefilter is not None
             self._prefilter.write(rows, self._table.vectors)
         if self._columns is not None:
