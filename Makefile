@@ -61,6 +61,12 @@ bench: install $(ARTIFACT)/model.pt  ## benchmarks; figures printed and written 
 	$(PY) -m bench.encoders_bench
 	$(PY) -m bench.ranker_bench --artifact $(ARTIFACT)
 
+.PHONY: bench-open-loop
+OPEN_LOOP_ARGS ?=
+bench-open-loop: install $(ARTIFACT)/model.pt  ## open-loop Recommend bench: p50/p99/p99.9 + errors per fixed rate, RSS, start-up (10k/100k/1M; OPEN_LOOP_ARGS=--quick)
+	-command -v npm >/dev/null && npm ci --prefix bench/js --no-audit --no-fund
+	$(PY) -m bench.open_loop --artifact $(ARTIFACT) $(OPEN_LOOP_ARGS)
+
 k8s-validate: install system-deps  ## render every kustomization; kubernetes-validate --strict; CRD schemas; promtool
 	$(PY) -m deploy.k8s.validate
 	$(PY) -m deploy.prometheus.check_rules --overlay cpu
