@@ -9,8 +9,8 @@ on CPUs that multiply bfloat16 natively).
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -59,10 +59,16 @@ def prefilter_kind(mode: str) -> str | None:
     return None
 
 
-class Prefilter(Protocol):
+class Prefilter(ABC):
     """A compact copy of an index's rows that proposes candidates for exact float32 re-scoring."""
 
-    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None: ...
+    @abstractmethod
+    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Copy float32 ``vectors`` (n, dim) into ``rows`` (growing as needed)."""
+
+    @abstractmethod
+    def _approximate(self, users: torch.Tensor, rows: int) -> torch.Tensor:
+        """(B, rows) approximate scores (a per-user positive scale may be left out), possibly scratch memory."""
 
     def shortlist(
         self,
@@ -72,7 +78,13 @@ class Prefilter(Protocol):
         excluded: list[list[int]],
         size: int,
         blocked: list[torch.Tensor | None] | None = None,
-    ) -> torch.Tensor: ...
+    ) -> torch.Tensor:
+        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid``, ``excluded`` and
+        ``blocked`` rows.
+
+        Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
+        """
+        return _masked_shortlist(self._approximate(users, rows), invalid, excluded, size, blocked)
 
 
 def make_prefilter(mode: str, dim: int) -> Prefilter | None:
@@ -98,7 +110,7 @@ def _masked_shortlist(
     return block_top_k(scores, size, block)[1]
 
 
-class Bf16Prefilter:
+class Bf16Prefilter(Prefilter):
     """Rows of a VectorTable in bfloat16 (half the memory traffic; native on CPUs with AVX512-BF16 or AMX).
 
     Scores from it only choose a shortlist per query; the shortlist is re-scored exactly in float32, so the
@@ -116,22 +128,8 @@ class Bf16Prefilter:
         self._rows = with_capacity(self._rows, int(rows.max()) + 1, axis=0)
         self._rows[torch.from_numpy(np.asarray(rows, dtype=np.int64))] = torch.from_numpy(vectors).to(torch.bfloat16)
 
-    def shortlist(
-        self,
-        users: torch.Tensor,
-        rows: int,
-        invalid: torch.Tensor | None,
-        excluded: list[list[int]],
-        size: int,
-        blocked: list[torch.Tensor | None] | None = None,
-    ) -> torch.Tensor:
-        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid``, ``excluded`` and
-        ``blocked`` rows.
-
-        Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
-        """
-        scores = (users.to(torch.bfloat16) @ self._rows[:rows].T).float()
-        return _masked_shortlist(scores, invalid, excluded, size, blocked)
+    def _approximate(self, users: torch.Tensor, rows: int) -> torch.Tensor:
+        return (users.to(torch.bfloat16) @ self._rows[:rows].T).float()
 
 
 def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +141,7 @@ def quantize_rows(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return codes, scales
 
 
-class Int8Prefilter:
+class Int8Prefilter(Prefilter):
     """Item vectors as int8 columns (dim, rows) with one float scale per item.
 
     A batch is scored by quantising each user vector to int8 (its own scale, which does not change that user's
@@ -183,19 +181,5 @@ class Int8Prefilter:
         products = torch._int_mm(codes, self._columns[:, :rows], out=self._products.take(batch, rows))
         return torch.mul(products, self._scales[:rows], out=self._scores.take(batch, rows))
 
-    def shortlist(
-        self,
-        users: torch.Tensor,
-        rows: int,
-        invalid: torch.Tensor | None,
-        excluded: list[list[int]],
-        size: int,
-        blocked: list[torch.Tensor | None] | None = None,
-    ) -> torch.Tensor:
-        """(B, size) candidate rows among the first ``rows`` per user, skipping ``invalid``, ``excluded`` and
-        ``blocked`` rows.
-
-        Skipped rows can still appear when fewer than ``size`` rows remain; callers re-check candidates.
-        """
-        scores = self._ranking_scores(quantize_rows(users)[0], rows)
-        return _masked_shortlist(scores, invalid, excluded, size, blocked)
+    def _approximate(self, users: torch.Tensor, rows: int) -> torch.Tensor:
+        return self._ranking_scores(quantize_rows(users)[0], rows)
