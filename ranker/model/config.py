@@ -10,7 +10,7 @@ Modality = Literal["id", "text", "image"]
 
 
 class ModelConfig(BaseModel):
-    """Architecture of :class:`ranker.model.recommender.Recommender` (DESIGN.md §2)."""
+    """Architecture of :class:`ranker.model.recommender.Recommender` (docs/model.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +38,15 @@ class ModelConfig(BaseModel):
     interval_scale: float = Field(4.0, gt=0, description="s in floor(s*log2(dt_seconds+1))")
     interval_buckets: int = Field(128, ge=2)
     request_gap: bool = True
+    time_intervals: bool = Field(
+        True,
+        description="temporal MoE: route on the gap since the previous event; false gives every position the same "
+        "interval bucket (time ablation: intervals zeroed)",
+    )
+    time_absolute: bool = Field(
+        True,
+        description="temporal MoE: route on the calendar phases of each event; false feeds zeros (time ablation)",
+    )
     layers: int = Field(2, ge=1)
     heads: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)

@@ -20,7 +20,14 @@ from ranker.model.modality import FeatureProjection
 from ranker.model.moe import InteractiveMoE, TemporalMoE, TimeEmbedding
 from ranker.model.repeat_bias import RepeatBias
 from ranker.model.simtier import SimTier
-from ranker.model.temporal import absolute_time_features, interval_buckets, log_bucket, num_bucket_embeddings
+from ranker.model.temporal import (
+    FIRST_BUCKET,
+    PAD_BUCKET,
+    absolute_time_features,
+    interval_buckets,
+    log_bucket,
+    num_bucket_embeddings,
+)
 
 
 @dataclass
@@ -69,7 +76,7 @@ def request_times(times_ms: torch.Tensor, lengths: torch.Tensor, request_ms: tor
 
 
 class Recommender(nn.Module):
-    """Time-aware multimodal MoE sequential recommender (DESIGN.md §2); ID-free unless 'id' is a modality."""
+    """Time-aware multimodal MoE sequential recommender (docs/model.md); ID-free unless 'id' is a modality."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -175,8 +182,14 @@ class Recommender(nn.Module):
         """(B, L, 2d) embedding of interval buckets and absolute-time phases (temporal MoE on only)."""
         if self.time_embedding is None:
             raise RuntimeError("time_features: the temporal MoE is off in this model")
-        intervals = interval_buckets(seq.times_ms, seq.mask, self.cfg.interval_scale, self.cfg.interval_buckets)
-        return self.time_embedding(intervals, absolute_time_features(seq.times_ms))
+        if self.cfg.time_intervals:
+            intervals = interval_buckets(seq.times_ms, seq.mask, self.cfg.interval_scale, self.cfg.interval_buckets)
+        else:  # time ablation: every valid position looks like a sequence start
+            intervals = torch.where(seq.mask, FIRST_BUCKET, PAD_BUCKET).long()
+        absolute = absolute_time_features(seq.times_ms)
+        if not self.cfg.time_absolute:  # time ablation: no calendar phases
+            absolute = torch.zeros_like(absolute)
+        return self.time_embedding(intervals, absolute)
 
     def encode(
         self,
