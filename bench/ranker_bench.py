@@ -17,7 +17,7 @@ Every server runs in its own process (user-state embedded store, ranker, Triton)
   pass and one full exact scoring per request; exact scoring even at 1M); and, where the CPU has native bfloat16,
   `bf16` (the bfloat16 first pass + float32 re-scoring), with that prefilter's recall@10 vs float32; and at
   catalogues from 100k up to the exact-scoring limit, `ann` (the ANN + exact re-scoring instead of exact
-  scoring, `index_exact_max_items=0`), with its recall@10 vs exact scoring.
+  scoring, `index.exact_max_items=0`), with its recall@10 vs exact scoring.
   Users hold 50 events each (the model's max_len). `--fresh-event-share` (default 0.2) of the calls carry a new
   inline event, so their history is new to the ranker's history-state cache (the `nocache` mode is the bound
   where every call is).
@@ -73,10 +73,10 @@ QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers
 BF16_PREFILTER = IndexConfig(exact_prefilter="bfloat16")
 INT8_PREFILTER = IndexConfig(exact_prefilter="int8")
 NO_CACHE_ENV = {"KAIROS_RANKER_HISTORY_CACHE_SIZE": "0"}
-BF16_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "bfloat16"}
-F32_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "off"}
-INT8_ENV = {"KAIROS_RANKER_INDEX_EXACT_PREFILTER": "int8"}
-ANN_ENV = {"KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS": "0"}
+BF16_ENV = {"KAIROS_RANKER_INDEX__EXACT_PREFILTER": "bfloat16"}
+F32_ENV = {"KAIROS_RANKER_INDEX__EXACT_PREFILTER": "off"}
+INT8_ENV = {"KAIROS_RANKER_INDEX__EXACT_PREFILTER": "int8"}
+ANN_ENV = {"KAIROS_RANKER_INDEX__EXACT_MAX_ITEMS": "0"}
 DEFAULT_EXACT = prefilter_kind(IndexConfig().exact_prefilter) or "f32"  # 'int8' or 'f32' (what 'auto' picks)
 ANN_ALSO_FROM = 100_000  # catalogues this large, yet scored exactly by default, are also measured with the ANN
 
@@ -367,7 +367,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                         continue  # small enough for exact scoring to be cheap, or served by the ANN anyway
                     env = {**QUIET_ENV, **env}
                     if mode == "naive":
-                        env["KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS"] = str(n + 1)
+                        env["KAIROS_RANKER_INDEX__EXACT_MAX_ITEMS"] = str(n + 1)
                     with ranker_server(workdir, f"r-{name}-{mode or 'batched'}", artifact, user_state, synthetic,
                                        extra, env) as address:  # fmt: skip
                         figures = asyncio.run(

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +22,6 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
     """(title, class) of every settings class an operator may set, in README order."""
     from deploy.load.settings import LoadSettings
     from deploy.local.settings import SuiteSettings
-    from encoders.client.settings import EncoderClientSettings
     from encoders.settings import EncoderSettings
     from encoders.tensorrt.settings import TensorRTSettings
     from encoders.triton.settings import LauncherSettings, RepositorySettings
@@ -33,7 +34,6 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
         ("Ranker service (`python -m ranker serve`)", RankerSettings),
         ("Ranker training and evaluation paths", RankerPaths),
         ("Encoders", EncoderSettings),
-        ("Encoder client (ranker → Triton or in-process)", EncoderClientSettings),
         ("Triton model repository", RepositorySettings),
         ("Local Triton launcher", LauncherSettings),
         ("TensorRT engine build", TensorRTSettings),
@@ -42,7 +42,7 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
     ]
 
 
-def _default(field) -> str:
+def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         return "(computed)"
     value = field.default
@@ -55,20 +55,40 @@ def _default(field) -> str:
     return f"`{text}`".replace("|", "\\|")
 
 
+def _nested_model(field: FieldInfo) -> type[BaseModel] | None:
+    """The model class of a nested-settings field (a BaseModel that is not itself read from the environment)."""
+    kind = field.annotation
+    if isinstance(kind, type) and issubclass(kind, BaseModel) and not issubclass(kind, BaseSettings):
+        return kind
+    return None
+
+
+def _rows(cls: type[BaseModel], path: str, env: str, delimiter: str) -> list[str]:
+    """One row per setting; a nested model's fields are `parent.name` / PREFIX_PARENT<delimiter>NAME."""
+    rows = []
+    for name, field in cls.model_fields.items():
+        nested = _nested_model(field)
+        if nested is not None and delimiter:
+            rows += _rows(nested, f"{path}{name}.", f"{env}{name.upper()}{delimiter}", delimiter)
+            continue
+        doc = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{path}{name}` | `{env}{name.upper()}` | {_default(field)} | {doc} |")
+    return rows
+
+
 def render() -> str:
     """Markdown tables: setting, environment variable, default, meaning."""
     out = [BEGIN, ""]
     for title, cls in settings_classes():
         prefix = cls.model_config.get("env_prefix", "")
+        delimiter = cls.model_config.get("env_nested_delimiter") or ""
         out += [
             f"#### {title}",
             "",
             "| setting | environment variable | default | meaning |",
             "| --- | --- | --- | --- |",
         ]
-        for name, field in cls.model_fields.items():
-            doc = (field.description or "").replace("|", "\\|").replace("\n", " ")
-            out.append(f"| `{name}` | `{prefix}{name.upper()}` | {_default(field)} | {doc} |")
+        out += _rows(cls, "", prefix, delimiter)
         out.append("")
     out.append(END)
     return "\n".join(out)

@@ -1,17 +1,17 @@
-"""Settings of the encoder client (environment prefix ``KAIROS_ENCODERS_``)."""
+"""Settings of the encoder client. They are a plain model, read from no environment of their own: the ranker
+nests them as ``encoders`` (``KAIROS_RANKER_ENCODERS__<NAME>``, YAML ``encoders:``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class EncoderClientSettings(BaseSettings):
+class EncoderClientSettings(BaseModel):
     """Where embeddings come from and how hard to try. No ``triton_url`` = in-process ONNX Runtime."""
 
-    model_config = SettingsConfigDict(env_prefix="KAIROS_ENCODERS_", extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     triton_url: str | None = Field(default=None, description="Triton gRPC host:port; unset = in-process backend.")
     text_model: str = Field(default="text_embed", description="Triton model embedding raw strings.")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
-from encoders.client import EncoderClient, EncoderClientSettings, create_encoder_client
+from encoders.client import EncoderClient, create_encoder_client
 from kairos.service.errors import Unavailable
 from kairos.service.gc_pauses import refreeze_heap
 from kairos.service.server import KairosServer, ServiceRegistration
@@ -94,9 +94,7 @@ async def build_app(settings: RankerSettings) -> RankerApp:
     metrics = RankerMetrics(registry)
     _publish_state(metrics, state)
 
-    encoders = create_encoder_client(
-        EncoderClientSettings(triton_url=settings.triton_url, timeout_s=settings.encoder_timeout_s)
-    )
+    encoders = create_encoder_client(settings.encoders)
     feed = None
     if settings.redis_url is not None:
         feed = RedisItemFeed(settings.redis_url, settings.redis_stream, settings.replica_id)
@@ -108,7 +106,7 @@ async def build_app(settings: RankerSettings) -> RankerApp:
             raise Unavailable(f"redis_url: cannot replay the item stream {settings.redis_stream}: {exc}") from exc
         feed.start_tailing(cursor, items.apply_entry)
 
-    user_state = UserStateClient(settings.user_state_channel(), default_timeout_s=settings.user_state_timeout_s)
+    user_state = UserStateClient(settings.user_state_channel(), default_timeout_s=settings.user_state.timeout_s)
     popularity = PopularityRanker(settings.popularity_half_life_s)
     popularity.seed(model.popularity())
     recommender = RecommendPipeline(settings, holder, user_state, worker, popularity, metrics)

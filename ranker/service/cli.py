@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kairos.service.entry import run_service
 from kairos.service.errors import Unavailable
@@ -12,15 +13,16 @@ from ranker.service.settings import RankerSettings
 
 
 def parser() -> argparse.ArgumentParser:
-    """Flags override the YAML file (--config) and KAIROS_RANKER_* environment variables."""
+    """Flags override the YAML file (--config) and KAIROS_RANKER_* environment variables. A flag of a nested setting
+    has the dotted path as its dest (e.g. `user_state.address`)."""
     p = argparse.ArgumentParser(prog="python -m ranker", description="Kairos ranker service.")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC server until SIGTERM/SIGINT (SIGHUP: reload the artifact)")
     serve.add_argument("--config", type=Path, help="YAML file of settings (keys as in ranker/service/README.md)")
     serve.add_argument("--artifact", type=Path, help="model artifact directory (or a symlink to one)")
-    serve.add_argument("--user-state", dest="user_state_address", help="host:port of the user-state service")
+    serve.add_argument("--user-state", dest="user_state.address", help="host:port of the user-state service")
     encoders = serve.add_mutually_exclusive_group()
-    encoders.add_argument("--triton", dest="triton_url", help="host:port of Triton serving the item encoders")
+    encoders.add_argument("--triton", dest="encoders.triton_url", help="host:port of Triton serving the item encoders")
     encoders.add_argument("--in-process", action="store_true", help="run the item encoders in this process")
     serve.add_argument("--redis-url", help="Redis URL: fan item changes out to every replica")
     serve.add_argument("--host")
@@ -38,10 +40,19 @@ def parser() -> argparse.ArgumentParser:
 def load_settings(args: argparse.Namespace) -> RankerSettings:
     """Settings from defaults < --config file < environment < flags."""
     skip = ("command", "config", "in_process")
-    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    overrides: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key in skip or value is None:
+            continue
+        *parents, name = key.split(".")
+        level = overrides
+        for parent in parents:
+            level = level.setdefault(parent, {})
+        level[name] = value
     settings = RankerSettings.load(args.config, **overrides)
     if args.in_process:
-        settings = settings.model_copy(update={"triton_url": None})
+        encoders = settings.encoders.model_copy(update={"triton_url": None})
+        settings = settings.model_copy(update={"encoders": encoders})
     return settings
 
 

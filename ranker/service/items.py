@@ -99,7 +99,7 @@ class ItemService:
         try:
             if text_rows:
                 emb = await self._encoders.embed_texts(
-                    [texts[i] for i in text_rows], timeout_s=self.s.encoder_timeout_s
+                    [texts[i] for i in text_rows], timeout_s=self.s.encoders.timeout_s
                 )
                 for j, i in enumerate(text_rows):
                     if emb.errors[j] is not None:
@@ -108,7 +108,7 @@ class ItemService:
                         text_vectors[i] = np.asarray(emb.vectors[j], dtype=np.float32)
             if image_rows:
                 emb = await self._encoders.embed_images(
-                    [bytes(items[i].image) for i in image_rows], timeout_s=self.s.encoder_timeout_s
+                    [bytes(items[i].image) for i in image_rows], timeout_s=self.s.encoders.timeout_s
                 )
                 for j, i in enumerate(image_rows):
                     if emb.errors[j] is not None:

@@ -101,7 +101,7 @@ class RecommendPipeline:
         # The smallest budget of the batch bounds the call, so no caller waits past its deadline; callers whose
         # deadline has already passed are being cancelled and do not shrink everyone else's budget.
         budgets = [p.deadline - now - reserve for p in batch if p.deadline is not None and p.deadline > now]
-        timeout = min([self.s.user_state_timeout_s, *budgets])
+        timeout = min([self.s.user_state.timeout_s, *budgets])
         if timeout <= 0.001:
             return None
         users = list(dict.fromkeys(p.query.user_id for p in batch))

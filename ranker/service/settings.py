@@ -1,16 +1,22 @@
-"""Typed settings of the ranker service (env prefix KAIROS_RANKER_, optional YAML file, CLI flags)."""
+"""Typed settings of the ranker service (env prefix KAIROS_RANKER_, optional YAML file, CLI flags).
+
+The ranker's clients and its index are nested models under the ranker's own prefix: `user_state`
+(KAIROS_RANKER_USER_STATE__ADDRESS, YAML `user_state: {address: ...}`), `encoders`
+(KAIROS_RANKER_ENCODERS__TRITON_URL) and `index` (KAIROS_RANKER_INDEX__ANN_NPROBE). Unknown keys are errors
+at every level.
+"""
 
 from __future__ import annotations
 
-import copy
 import os
 import socket
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from encoders.client.settings import EncoderClientSettings
 from kairos.service.channel import ChannelSettings
 from kairos.service.settings import ServiceSettings
 from ranker.index.config import IndexConfig
@@ -22,29 +28,91 @@ def _default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-INDEX_SETTINGS = (
-    "exact_max_items",
-    "exact_prefilter",
-    "exact_prefilter_shortlist",
-    "ann_kind",
-    "ann_nlist",
-    "ann_nprobe",
-    "ann_shortlist",
-    "filter_exact_max",
-    "filter_overfetch_max",
-)
+ENV_PREFIX = "KAIROS_RANKER_"
+ENV_NESTED_DELIMITER = "__"
+
+# Flat environment names of settings that moved into a nested model: setting one is an error naming its new
+# name, so a stale deploy file never silently falls back to a default.
+RENAMED_ENV = {
+    **{
+        f"{ENV_PREFIX}USER_STATE_{old}": f"{ENV_PREFIX}USER_STATE__{new}"
+        for old, new in (
+            ("ADDRESS", "ADDRESS"),
+            ("LB_POLICY", "LB_POLICY"),
+            ("TLS", "TLS"),
+            ("TLS_CA_FILE", "TLS_CA_FILE"),
+            ("TLS_CERT_FILE", "TLS_CERT_FILE"),
+            ("TLS_KEY_FILE", "TLS_KEY_FILE"),
+            ("AUTH_TOKEN_FILE", "AUTH_TOKEN_FILE"),
+            ("TIMEOUT_S", "TIMEOUT_S"),
+            ("ATTEMPTS", "MAX_ATTEMPTS"),
+        )
+    },
+    f"{ENV_PREFIX}TRITON_URL": f"{ENV_PREFIX}ENCODERS__TRITON_URL",
+    f"{ENV_PREFIX}ENCODER_TIMEOUT_S": f"{ENV_PREFIX}ENCODERS__TIMEOUT_S",
+    **{f"{ENV_PREFIX}INDEX_{name.upper()}": f"{ENV_PREFIX}INDEX__{name.upper()}" for name in IndexConfig.model_fields},
+}
 
 
-def _index_field(name: str) -> Any:
-    """The setting `index_<name>`: a copy of IndexConfig's field (default, constraints, description)."""
-    return copy.copy(IndexConfig.model_fields[name])
+class UserStateClientSettings(BaseModel):
+    """How the ranker reaches user-state (KAIROS_RANKER_USER_STATE__<NAME>, YAML `user_state:`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(
+        "127.0.0.1:50051", description="Target of the user-state service: host:port or dns:///host:port."
+    )
+    lb_policy: Literal["pick_first", "round_robin"] = Field(
+        "round_robin", description="Balancing over every address user_state.address resolves to."
+    )
+    tls: bool = Field(False, description="Reach user-state over TLS (trusting user_state.tls_ca_file).")
+    tls_ca_file: Path | None = Field(None, description="PEM CA bundle trusted for user-state's cert.")
+    tls_cert_file: Path | None = Field(None, description="PEM client certificate for mTLS to user-state.")
+    tls_key_file: Path | None = Field(None, description="PEM private key of user_state.tls_cert_file.")
+    auth_token_file: Path | None = Field(
+        None, description="File whose first line is the bearer token sent to user-state."
+    )
+    timeout_s: float = Field(
+        0.25, gt=0, description="Most time one GetSequences may take (the caller's deadline may cut it shorter)."
+    )
+    max_attempts: int = Field(1, ge=1, le=5, description="Attempts per GetSequences on UNAVAILABLE.")
+
+    @model_validator(mode="after")
+    def _tls(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("user_state.tls_cert_file and user_state.tls_key_file must be set together")
+        if not self.tls and (self.tls_ca_file or self.tls_cert_file):
+            raise ValueError("user_state.tls_ca_file/user_state.tls_cert_file need user_state.tls=true")
+        for name in ("tls_ca_file", "tls_cert_file", "tls_key_file", "auth_token_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"user_state.{name}: {path} is not a readable file")
+        return self
+
+    def channel(self) -> ChannelSettings:
+        """The channel these settings describe: target, balancing, TLS/mTLS, bearer token, attempts."""
+        return ChannelSettings(
+            address=self.address,
+            lb_policy=self.lb_policy,
+            tls=self.tls,
+            tls_ca_file=self.tls_ca_file,
+            tls_cert_file=self.tls_cert_file,
+            tls_key_file=self.tls_key_file,
+            auth_token_file=self.auth_token_file,
+            max_attempts=self.max_attempts,
+        )
 
 
 class RankerSettings(ServiceSettings):
-    """Everything `python -m ranker serve` can be told. Every field is also KAIROS_RANKER_<NAME>."""
+    """Everything `python -m ranker serve` can be told. Every field is also KAIROS_RANKER_<NAME>; a nested one
+    KAIROS_RANKER_<MODEL>__<NAME> (e.g. KAIROS_RANKER_ENCODERS__MAX_RETRIES)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="KAIROS_RANKER_", extra="forbid", validate_default=True, env_ignore_empty=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        validate_default=True,
+        env_ignore_empty=True,
     )
 
     port: int = Field(50052, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
@@ -56,29 +124,16 @@ class RankerSettings(ServiceSettings):
     )
     data_dir: Path = Field(Path("var/ranker"), description="Where the embedded item store (SQLite) lives.")
 
-    user_state_address: str = Field(
-        "127.0.0.1:50051", description="Target of the user-state service: host:port or dns:///host:port."
-    )
-    user_state_lb_policy: Literal["pick_first", "round_robin"] = Field(
-        "round_robin", description="Balancing over every address user_state_address resolves to."
-    )
-    user_state_tls: bool = Field(False, description="Reach user-state over TLS (trusting user_state_tls_ca_file).")
-    user_state_tls_ca_file: Path | None = Field(None, description="PEM CA bundle trusted for user-state's cert.")
-    user_state_tls_cert_file: Path | None = Field(None, description="PEM client certificate for mTLS to user-state.")
-    user_state_tls_key_file: Path | None = Field(None, description="PEM private key of user_state_tls_cert_file.")
-    user_state_auth_token_file: Path | None = Field(
-        None, description="File whose first line is the bearer token sent to user-state."
-    )
-    user_state_timeout_s: float = Field(
-        0.25, gt=0, description="Most time one GetSequences may take (the caller's deadline may cut it shorter)."
+    user_state: UserStateClientSettings = Field(
+        default_factory=UserStateClientSettings, description="How the ranker reaches user-state."
     )
     history_fetch_limit: int = Field(
         100, ge=1, le=100_000, description="Newest events fetched per user (the model uses its max_len of them)."
     )
-    user_state_attempts: int = Field(1, ge=1, le=5, description="Attempts per GetSequences on UNAVAILABLE.")
 
-    triton_url: str | None = Field(
-        None, description="host:port of Triton's gRPC endpoint for the item encoders; unset: in-process ONNX Runtime."
+    encoders: EncoderClientSettings = Field(
+        default_factory=EncoderClientSettings,
+        description="The item-encoder client: Triton (encoders.triton_url) or in-process ONNX Runtime (unset).",
     )
     encoder_warm_up: bool = Field(
         True, description="Report SERVING only after the encoders embedded one text and one image (false: at once)."
@@ -87,7 +142,6 @@ class RankerSettings(ServiceSettings):
         300.0, gt=0, description="Most time one warm-up attempt may take (cold model load included)."
     )
     encoder_warm_up_retry_s: float = Field(5.0, gt=0, description="Pause between failed warm-up attempts.")
-    encoder_timeout_s: float = Field(10.0, gt=0, description="Most time one encoder call may take.")
     text_field_order: tuple[str, ...] = Field(
         ("title", "genres", "plot"), description="Order in which Item.text_fields are joined into the item text."
     )
@@ -130,16 +184,16 @@ class RankerSettings(ServiceSettings):
         86_400.0, gt=0, description="Decay of the popularity counts used by the no-history fallback."
     )
 
-    # Index tuning: default, constraints and description come from IndexConfig (the one place they are defined).
-    index_exact_max_items: int = _index_field("exact_max_items")
-    index_exact_prefilter: Literal["auto", "off", "bfloat16", "int8"] = _index_field("exact_prefilter")
-    index_exact_prefilter_shortlist: int = _index_field("exact_prefilter_shortlist")
-    index_ann_kind: Literal["ivf_flat", "ivf_sq8"] = _index_field("ann_kind")
-    index_ann_nlist: int = _index_field("ann_nlist")
-    index_ann_nprobe: int = _index_field("ann_nprobe")
-    index_ann_shortlist: int = _index_field("ann_shortlist")
-    index_filter_exact_max: int = _index_field("filter_exact_max")
-    index_filter_overfetch_max: int = _index_field("filter_overfetch_max")
+    index: IndexConfig = Field(default_factory=IndexConfig, description="Item-index tuning.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_env(cls, data: Any) -> Any:
+        stale = sorted(name for name in os.environ if name.upper() in RENAMED_ENV)
+        if stale:
+            moved = ", ".join(f"{name} -> {RENAMED_ENV[name.upper()]}" for name in stale)
+            raise ValueError(f"environment variables renamed (nested settings): {moved}")
+        return data
 
     @model_validator(mode="after")
     def _redis_url(self) -> Self:
@@ -147,36 +201,10 @@ class RankerSettings(ServiceSettings):
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
         return self
 
-    @model_validator(mode="after")
-    def _user_state_tls(self) -> Self:
-        if (self.user_state_tls_cert_file is None) != (self.user_state_tls_key_file is None):
-            raise ValueError("user_state_tls_cert_file and user_state_tls_key_file must be set together")
-        if not self.user_state_tls and (self.user_state_tls_ca_file or self.user_state_tls_cert_file):
-            raise ValueError("user_state_tls_ca_file/user_state_tls_cert_file need user_state_tls=true")
-        for name in (
-            "user_state_tls_ca_file",
-            "user_state_tls_cert_file",
-            "user_state_tls_key_file",
-            "user_state_auth_token_file",
-        ):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}: {path} is not a readable file")
-        return self
-
     def user_state_channel(self) -> ChannelSettings:
         """How the ranker reaches user-state: target, balancing, TLS/mTLS, bearer token, attempts."""
-        return ChannelSettings(
-            address=self.user_state_address,
-            lb_policy=self.user_state_lb_policy,
-            tls=self.user_state_tls,
-            tls_ca_file=self.user_state_tls_ca_file,
-            tls_cert_file=self.user_state_tls_cert_file,
-            tls_key_file=self.user_state_tls_key_file,
-            auth_token_file=self.user_state_auth_token_file,
-            max_attempts=self.user_state_attempts,
-        )
+        return self.user_state.channel()
 
     def index_config(self) -> IndexConfig:
         """The item-index tuning these settings describe."""
-        return IndexConfig(**{name: getattr(self, f"index_{name}") for name in INDEX_SETTINGS})
+        return self.index

@@ -91,7 +91,7 @@ class SimilarItemsService:
         if query.user_id:
             try:
                 events = await self._user_state.get_sequence(
-                    query.user_id, limit=self.s.history_fetch_limit, timeout_s=self.s.user_state_timeout_s
+                    query.user_id, limit=self.s.history_fetch_limit, timeout_s=self.s.user_state.timeout_s
                 )
                 exclude |= {e.item_id for e in events}
             except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:

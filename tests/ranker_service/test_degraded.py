@@ -37,7 +37,7 @@ def ranker(
 ) -> Iterator[RankerProcess]:
     host, port = black_hole.getsockname()
     dead_triton = f"127.0.0.1:{free_port()}"
-    env = {"KAIROS_RANKER_USER_STATE_TIMEOUT_S": "5", "KAIROS_RANKER_COMPUTE_RESERVE_MS": "250"}
+    env = {"KAIROS_RANKER_USER_STATE__TIMEOUT_S": "5", "KAIROS_RANKER_COMPUTE_RESERVE_MS": "250"}
     workdir = tmp_path_factory.mktemp("degraded")
     process = launch_ranker(workdir, artifact, f"{host}:{port}", "--triton", dead_triton, env=env)
     yield process

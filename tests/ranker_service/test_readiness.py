@@ -25,11 +25,11 @@ def _settings(tmp_path: Path, artifact: Path, **overrides: object) -> RankerSett
         "port": 0,
         "metrics_port": None,
         "data_dir": tmp_path / "data",
-        "user_state_address": dead,
+        "user_state": {"address": dead},
         "artifact_poll_s": 0,
         **overrides,
     }
-    return RankerSettings(**values)
+    return RankerSettings.model_validate(values)
 
 
 async def _health(address: str) -> list[int]:
@@ -43,7 +43,11 @@ async def test_unreachable_encoders_keep_not_serving_and_retrying_while_recommen
 ) -> None:
     dead_triton = f"127.0.0.1:{free_port()}"
     settings = _settings(
-        tmp_path, artifact, triton_url=dead_triton, encoder_warm_up_timeout_s=0.5, encoder_warm_up_retry_s=0.1
+        tmp_path,
+        artifact,
+        encoders={"triton_url": dead_triton},
+        encoder_warm_up_timeout_s=0.5,
+        encoder_warm_up_retry_s=0.1,
     )
     app = await build_app(settings)
     await app.server.start()
@@ -67,7 +71,7 @@ async def test_unreachable_encoders_keep_not_serving_and_retrying_while_recommen
 async def test_serving_only_after_in_process_encoders_embedded_a_text_and_an_image(
     tmp_path: Path, artifact: Path
 ) -> None:
-    settings = _settings(tmp_path, artifact, triton_url=None, encoder_warm_up=True)
+    settings = _settings(tmp_path, artifact, encoders={"triton_url": None}, encoder_warm_up=True)
     app = await build_app(settings)
     await app.server.start()
     try:
@@ -83,7 +87,7 @@ async def test_serving_only_after_in_process_encoders_embedded_a_text_and_an_ima
 async def test_without_warm_up_the_ranker_is_ready_once_model_and_index_are_built(
     tmp_path: Path, artifact: Path
 ) -> None:
-    settings = _settings(tmp_path, artifact, triton_url=None, encoder_warm_up=False)
+    settings = _settings(tmp_path, artifact, encoders={"triton_url": None}, encoder_warm_up=False)
     app = await build_app(settings)
     await app.server.start()
     try:

@@ -112,7 +112,7 @@ def test_the_ann_index_path_agrees_with_exact(
     tmp_path: Path, artifact: Path, user_state_address: str, ranker: RankerProcess, offline
 ) -> None:
     _, _, ids = offline
-    env = {"KAIROS_RANKER_INDEX_EXACT_MAX_ITEMS": "100", "KAIROS_RANKER_INDEX_ANN_NPROBE": "16"}
+    env = {"KAIROS_RANKER_INDEX__EXACT_MAX_ITEMS": "100", "KAIROS_RANKER_INDEX__ANN_NPROBE": "16"}
     ann = launch_ranker(tmp_path, artifact, user_state_address, name="ann", env=env)
     try:
         recalls = []

@@ -62,8 +62,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory, artifact: Path) -> Iterato
         )
     env = {
         "KAIROS_RANKER_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
-        "KAIROS_RANKER_USER_STATE_TIMEOUT_S": "5",
-        "KAIROS_RANKER_ENCODER_TIMEOUT_S": "120",  # the first call loads the ONNX encoders (slow on a busy box)
+        "KAIROS_RANKER_USER_STATE__TIMEOUT_S": "5",
+        "KAIROS_RANKER_ENCODERS__TIMEOUT_S": "120",  # the first call loads the ONNX encoders (slow on a busy box)
     }
     ranker = start_ranker(workdir, artifact, user_state.address, env=env)
     with ranker.channel() as channel:

@@ -85,7 +85,7 @@ async def test_triton_killed_during_upsert_load(tmp_path: Path, artifact: Path, 
         triton = LocalTriton(LauncherSettings(**ports)).start()
     except Exception as exc:
         pytest.skip(f"local Triton unavailable: {exc}")
-    env = {"KAIROS_RANKER_ENCODER_TIMEOUT_S": "5", "KAIROS_ENCODERS_BREAKER_RESET_S": "1"}
+    env = {"KAIROS_RANKER_ENCODERS__TIMEOUT_S": "5", "KAIROS_RANKER_ENCODERS__BREAKER_RESET_S": "1"}
     ranker = start_ranker(tmp_path, artifact, user_state.address, "--triton", triton.grpc_url, env=env)
     ids = itertools.count()
     ok_items: list[str] = []
@@ -225,7 +225,7 @@ async def test_slow_user_state_recommend_degrades_within_deadline_and_cancels(
 ) -> None:
     host, port = user_state.address.split(":")
     proxy = DelayingProxy(host, int(port)).start()
-    env = {"KAIROS_RANKER_USER_STATE_TIMEOUT_S": "0.25", "KAIROS_RANKER_COMPUTE_RESERVE_MS": "100"}
+    env = {"KAIROS_RANKER_USER_STATE__TIMEOUT_S": "0.25", "KAIROS_RANKER_COMPUTE_RESERVE_MS": "100"}
     ranker = start_ranker(tmp_path, artifact, proxy.address, env=env)
     deadline_s = 0.8
     try:

@@ -71,7 +71,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, artifact: Path) -> Iterato
         workdir,
         artifact,
         user_state.address,
-        env={"KAIROS_RANKER_AUTH_TOKENS_FILE": str(tokens), "KAIROS_RANKER_USER_STATE_AUTH_TOKEN_FILE": str(reader)},
+        env={"KAIROS_RANKER_AUTH_TOKENS_FILE": str(tokens), "KAIROS_RANKER_USER_STATE__AUTH_TOKEN_FILE": str(reader)},
         creds=admin,
     )
     yield user_state, ranker

@@ -242,11 +242,11 @@ async def test_ranker_reaches_a_secured_user_state(
     token_file = tmp_path / "ranker-token"
     token_file.write_text(TOKEN + "\n")
     env = {  # the names the ranker would need, following ChannelSettings
-        "KAIROS_RANKER_USER_STATE_TLS": "true",
-        "KAIROS_RANKER_USER_STATE_TLS_CA_FILE": str(pki.ca_cert),
-        "KAIROS_RANKER_USER_STATE_TLS_CERT_FILE": str(pki.client_cert),
-        "KAIROS_RANKER_USER_STATE_TLS_KEY_FILE": str(pki.client_key),
-        "KAIROS_RANKER_USER_STATE_AUTH_TOKEN_FILE": str(token_file),
+        "KAIROS_RANKER_USER_STATE__TLS": "true",
+        "KAIROS_RANKER_USER_STATE__TLS_CA_FILE": str(pki.ca_cert),
+        "KAIROS_RANKER_USER_STATE__TLS_CERT_FILE": str(pki.client_cert),
+        "KAIROS_RANKER_USER_STATE__TLS_KEY_FILE": str(pki.client_key),
+        "KAIROS_RANKER_USER_STATE__AUTH_TOKEN_FILE": str(token_file),
     }
     creds = _full_creds(pki)
     with creds.channel(secure_user_state.address) as channel:
