@@ -9,7 +9,7 @@ PROTO_SRC := $(wildcard protos/kairos/v1/*.proto)
 ARTIFACT ?= artifacts/ml100k-full
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features eval model cold-start new-users
+.PHONY: help install system-deps protos test test-unit lint format bench clean k8s-validate loadtest demo up down status soak triton features eval model cold-start new-users retrain
 
 demo: install  ## THE MAIN JOB: train/reuse a model, start Triton + user-state + ranker, ingest, replay, recommend, stop
 	$(PY) -m deploy.local demo
@@ -22,6 +22,11 @@ down:  ## stop the local suite started by `make up` (graceful SIGTERM)
 
 status:  ## which local-suite processes run
 	$(PY) -m deploy.local status
+
+RETRAIN_CONFIG ?= ranker/configs/retrain.yaml
+RETRAIN_ARGS ?=
+retrain: install  ## one retraining run: event log + item store -> train -> gate vs served -> publish (docs/retraining.md)
+	$(PY) -m ranker.retrain --config $(RETRAIN_CONFIG) $(RETRAIN_ARGS)
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'

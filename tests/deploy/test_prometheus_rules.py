@@ -21,7 +21,7 @@ def _promtool() -> None:
 def test_rules_lint_and_unit_tests_pass(rendered_text: dict[str, str], overlay: str, tmp_path: Path) -> None:
     lint, unit = check_rules(rendered_text[overlay], tmp_path)
     assert lint.ok, lint.output
-    assert "SUCCESS: 18 rules found" in lint.output
+    assert "SUCCESS: 19 rules found" in lint.output
     assert unit.ok, unit.output
 
 

@@ -1,0 +1,5 @@
+"""``python -m ranker.retrain --config FILE``: see ranker.retrain.run."""
+
+from ranker.retrain.run import main
+
+raise SystemExit(main())
