@@ -30,6 +30,11 @@ class DataConfig(_Strict):
     )
     genre_domains: bool = Field(False, description="events carry the documented two-domain genre split")
     user_limit: int = Field(0, ge=0, description="0: all users; >0: first N users (tests, smoke runs)")
+    time_shuffle: bool = Field(
+        False,
+        description="time ablation: each user's gaps between consecutive events permuted before splitting (order "
+        "kept; ranker.data.time_ablation)",
+    )
 
 
 class Term(_Strict):
@@ -108,6 +113,11 @@ class TrainConfig(_Strict):
         ge=0,
         description="new-item content channel (ranker.model.content_channel): code size r; 0 = off. Its weight and "
         "profile length are chosen on validation cold targets ranked among the new items",
+    )
+    select_masked: bool = Field(
+        False,
+        description="choose the best epoch on validation with the user's history masked from the ranking (as the "
+        "masked evaluation protocol scores it); false: history unmasked",
     )
     eval_every: int = Field(1, ge=1)
     threads: int = Field(0, ge=0, description="torch threads per process; 0 = leave torch's default")

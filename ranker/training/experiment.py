@@ -15,7 +15,8 @@ from ranker.data.domains import with_genre_domains
 from ranker.data.identity import data_key
 from ranker.data.loaders import load_dataset
 from ranker.data.source import ResolvedDataset, dataset_from_path
-from ranker.data.splits import Split, leave_one_out
+from ranker.data.splits import EvalCases, Sequence, Split, leave_one_out
+from ranker.data.time_ablation import shuffle_gaps_within_users
 from ranker.features import dataset_item_features
 from ranker.metrics import ranking_metrics
 from ranker.model.artifact import save_artifact
@@ -62,6 +63,8 @@ def prepare_dataset(
         dataset = with_genre_domains(dataset)
     if cfg.data.user_limit:
         dataset = _first_users(dataset, cfg.data.user_limit)
+    if cfg.data.time_shuffle:
+        dataset = shuffle_gaps_within_users(dataset, cfg.data.split_seed)
     split = leave_one_out(
         dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len, cold_by=cfg.data.cold_by
     )
@@ -180,3 +183,17 @@ def write_artifact(
         }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plot_training_curves(result.history, out / "training_curve.png", title=cfg.name)
+
+
+def _truncated(cases: EvalCases, max_len: int) -> EvalCases:
+    histories = [Sequence(h.items[-max_len:], h.times_ms[-max_len:], h.domains[-max_len:]) for h in cases.histories]
+    return dataclasses.replace(cases, histories=histories)
+
+
+def with_max_len(split: Split, max_len: int) -> Split:
+    """``split`` with every validation and test history cut to its last ``max_len`` events (as a split built with
+    that ``max_len`` has them); the training sequences are whole either way (windows are cut at training)."""
+    longest = max((len(h.items) for cases in (split.valid, split.test) for h in cases.histories), default=0)
+    if longest <= max_len:
+        return split
+    return dataclasses.replace(split, valid=_truncated(split.valid, max_len), test=_truncated(split.test, max_len))

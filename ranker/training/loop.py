@@ -98,10 +98,10 @@ def content_id_init(catalogue: Catalogue, trained: np.ndarray, dim: int, std: fl
     return torch.from_numpy((projected * (std / scale)).astype(np.float32))
 
 
-def validate(model: Recommender, split: Split, catalogue: Catalogue) -> dict[str, float]:
-    """Metrics on validation cases whose target is a training item (history unmasked)."""
+def validate(model: Recommender, split: Split, catalogue: Catalogue, masked: bool = False) -> dict[str, float]:
+    """Metrics on validation cases whose target is a training item (history unmasked unless ``masked``)."""
     cases = split.valid.subset(split.train_items[split.valid.targets])
-    return ranking_metrics(case_ranks(score_cases(model, catalogue, cases), cases))
+    return ranking_metrics(case_ranks(score_cases(model, catalogue, cases), cases, mask_history=masked))
 
 
 def train(
@@ -164,7 +164,7 @@ def train(
         for name, value in zip(model.modalities, (contrib / steps).tolist(), strict=True):
             record[f"contribution/{name}"] = value
         if epoch % tc.eval_every == 0 or epoch == tc.epochs:
-            record.update({f"valid/{k}": v for k, v in validate(selected, split, catalogue).items()})
+            record.update({f"valid/{k}": v for k, v in validate(selected, split, catalogue, tc.select_masked).items()})
             score = record[f"valid/{SELECTION_METRIC}"]
             if score > result.best_valid or result.best_epoch == 0:
                 result.best_valid, result.best_epoch = score, epoch

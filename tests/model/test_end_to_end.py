@@ -162,18 +162,21 @@ def test_evaluate_cli_writes_the_report(synthetic_root: Path, tmp_path: Path) ->
     args = ["--config", str(eval_cfg), "--data", str(synthetic_root / "ml100k-mm")]
     args += ["--features", str(synthetic_root / "features")]
     evaluate_cli.main(args)
-    assert "Whole evaluation:" in (tmp_path / "r.md").read_text()
+    assert "this invocation trained 4 runs" in (tmp_path / "r.md").read_text()
     evaluate_cli.main(args)  # every run cached now
-    assert "Assembled from cached runs" in (tmp_path / "r.md").read_text()
+    assert "assembled from cached runs" in (tmp_path / "r.md").read_text()
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report) == {"full", "sasrec", "train_seconds", "new_item_boost_beta"}
+    assert {"full", "sasrec", "train_seconds", "new_item_boost_beta", "paired", "headline"} <= set(report)
+    assert set(report["baselines"]) == {"popularity", "content_knn_text", "content_knn_image", "content_knn_both"}
+    assert report["headline"]["seeds"] == [0, 1] and report["headline"]["verdict"]
     assert len(report["new_item_boost_beta"]["full"]) == 2
     assert set(report["full"]) == {"warm", "cold", "no_images", "no_texts", "warm_masked", "cold_unboosted"}
     assert set(report["full"]["warm"]) == {f"{m}@{k}" for m in ("hr", "ndcg", "mrr") for k in (5, 10, 20, 50)}
     assert all(len(v) == 2 for v in report["sasrec"]["cold"].values())
     assert report["train_seconds"]["full"] > 0
     text = (tmp_path / "r.md").read_text()
-    assert "## Targets" in text and "| sasrec |" in text
+    assert "## Headline" in text and "| sasrec | 2 (0, 1) |" in text and "## Paired comparisons" in text
+    assert (tmp_path / "r.png").exists() or (tmp_path / "r.md").with_suffix(".png").exists()
 
 
 @pytest.mark.slow

@@ -1,0 +1,79 @@
+"""The evaluation harness: validation-only search, rows built on another row's choice, per-model max_len and the
+time-shuffled data variant, all on the same test users."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from ranker import evaluate as evaluate_cli
+from tests.model.conftest import TINY
+
+
+def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthetic_root: Path, tmp_path: Path) -> None:
+    tiny = {
+        **TINY,
+        "name": "full",
+        "model": {**TINY["model"], "repeat_bias": True},
+        "train": {**TINY["train"], "epochs": 1},
+    }
+    (tmp_path / "full.yaml").write_text(yaml.safe_dump(tiny))
+    (tmp_path / "shuffled.yaml").write_text(yaml.safe_dump({"extends": "full.yaml", "data": {"time_shuffle": True}}))
+    (tmp_path / "blind.yaml").write_text(yaml.safe_dump({"extends": "full.yaml", "model": {"time_intervals": False}}))
+    sasrec = {"modalities": ["id"], "temporal_moe": False, "request_gap": False, "repeat_bias": False}
+    eval_cfg = {
+        "seeds": [0, 1],
+        "models": {
+            "full": {"config": "full.yaml", "search": [{}, {"train": {"lr": 0.02}}]},
+            "sasrec": {
+                "config": "full.yaml",
+                "overrides": {"model": sasrec},
+                "search": [{"data": {"max_len": 20}}, {"data": {"max_len": 20}, "model": {"dim": 32}}],
+            },
+            "shuffled": {"base": "full", "config": "shuffled.yaml", "priority": 1, "seeds": [0]},
+            "blind": {"base": "full", "config": "blind.yaml", "priority": 1},
+        },
+        "report_json": str(tmp_path / "r.json"),
+        "report_markdown": str(tmp_path / "r.md"),
+        "run_cache": str(tmp_path / "runs"),
+    }
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(eval_cfg))
+    args = ["--config", str(tmp_path / "eval.yaml"), "--data", str(synthetic_root / "ml100k-mm")]
+    args += ["--features", str(synthetic_root / "features")]
+    evaluate_cli.main(args)
+    report = json.loads((tmp_path / "r.json").read_text())
+    runs = {p.name: json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")}
+    # 2 + 2 candidates on seed 0, then the chosen ones on seed 1 (seed 0 reused), 1 + 2 ablation runs
+    assert len(runs) == 4 + 2 + 3
+    for model in ("full", "sasrec"):
+        rows = report["search"][model]
+        best = max(rows, key=lambda r: r["valid_masked_ndcg@10"])
+        assert [r["chosen"] for r in rows] == [r is best for r in rows]
+        assert report["seeds"][model] == [0, 1]
+        chosen = runs[best["path"]]["config"]
+        assert all(
+            r["config"] == {**chosen, "train": {**chosen["train"], "seed": r["seed"]}}
+            for r in runs.values()
+            if r["model"] == model and r["seed"] == 1
+        )
+    full_cfg = runs[next(r["path"] for r in report["search"]["full"] if r["chosen"])]["config"]
+    blind = next(r for r in runs.values() if r["model"] == "blind" and r["seed"] == 0)
+    assert blind["config"]["model"]["time_intervals"] is False
+    assert blind["config"]["train"]["lr"] == full_cfg["train"]["lr"]
+    shuffled = next(r for r in runs.values() if r["model"] == "shuffled")
+    assert shuffled["config"]["data"]["time_shuffle"] is True
+    # one set of warm test users for every row (so every comparison is paired), histories cut per model
+    users = {tuple(r["ranks"]["warm_users"]) for r in runs.values()}
+    assert len(users) == 1
+    assert {r["config"]["data"]["max_len"] for r in runs.values() if r["model"] == "sasrec"} == {20}
+    assert report["headline"]["seeds"] == [0, 1] and "full vs shuffled/warm_masked/ndcg@10" in report["paired"]
+    assert report["paired"]["full vs shuffled/warm_masked/ndcg@10"]["seeds"] == [0]
+    text = (tmp_path / "r.md").read_text()
+    assert "## Headline" in text and "## Configuration search" in text and "content_knn_both" in text
+    assert (tmp_path / "r.png").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+    evaluate_cli.main(args)  # everything cached: nothing retrained, the same report
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")} == stamps
+    assert json.loads((tmp_path / "r.json").read_text())["paired"] == report["paired"]
