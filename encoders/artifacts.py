@@ -67,7 +67,7 @@ def ensure_onnx_artifacts(cache_root: Path, opset: int = 18, image_size: int = 2
         fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = folder / MANIFEST
         if not (manifest.exists() and json.loads(manifest.read_text()).get("content_hash") == key):
-            LOG.info("exporting ONNX encoders to %s (content hash %s)", folder, key[:16])
+            LOG.info("exporting ONNX encoders", extra={"folder": str(folder), "content_hash": key[:16]})
             export_all(folder, opset, image_size)
             for stale in cache_root.iterdir():  # exports of older weights/code are never used again
                 if stale.is_dir() and stale != folder:

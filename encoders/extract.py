@@ -68,7 +68,7 @@ def _read_image(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except OSError as exc:
-        LOG.warning("image %s unreadable: %s", path, exc)
+        LOG.warning("image unreadable", extra={"path": str(path), "error": str(exc)})
         return None
 
 
@@ -94,7 +94,9 @@ def _embed_chunk(encoders: InProcessEncoders, rows: pd.DataFrame, base: Path, fi
             result = encoders.embed_images([payloads[i] for i in idx])
             for j, i in enumerate(idx):
                 if result.errors[j] is not None:
-                    LOG.warning("item %s: %s", rows.iloc[i]["item_id"], result.errors[j])
+                    LOG.warning(
+                        "item not embedded", extra={"item_id": rows.iloc[i]["item_id"], "error": result.errors[j]}
+                    )
                 has_image[i] = result.errors[j] is None
                 image[i] = result.vectors[j]
     return text, image, has_text, has_image

@@ -36,7 +36,7 @@ def _export(model: torch.nn.Module, args: tuple, path: Path, input_names, output
     program.save(str(tmp), external_data=False)
     onnx.checker.check_model(str(tmp))
     tmp.replace(path)
-    LOG.info("exported %s", path)
+    LOG.info("exported", extra={"path": str(path)})
     return path
 
 

@@ -152,7 +152,10 @@ class EncoderClient:
                     self.breaker.record_failure()
                     raise EncoderUnavailableError(f"{exc} (after {retries} retries)") from exc
                 retries += 1
-                LOG.warning("encoder unavailable (%s); retry %d in %.3fs", exc, retries, delay)
+                LOG.warning(
+                    "encoder unavailable; retrying",
+                    extra={"error": str(exc), "retry": retries, "delay_s": round(delay, 3)},
+                )
                 await asyncio.sleep(delay)
                 continue
             except EncoderUnavailableError:

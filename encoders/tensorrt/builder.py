@@ -70,7 +70,7 @@ def build_engine(paths: BuildPaths, profile: list[InputProfile], settings: Tenso
     timing_cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(timing_cache, ignore_mismatch=False)
 
-    LOG.info("building %s from %s (fp16=%s)", paths.plan, paths.onnx, settings.fp16)
+    LOG.info("building", extra={"plan": str(paths.plan), "onnx": str(paths.onnx), "fp16": settings.fp16})
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"{paths.onnx}: TensorRT engine build failed (see the log above)")

@@ -127,11 +127,13 @@ class LocalTriton:
         self._log_file = self.log_path.open("wb")
         command = self._command(layout.binary, repository, layout.backend_dir)
         LOG.info(
-            "starting %s (grpc %s, http %s, metrics %s)",
-            layout.binary,
-            self.grpc_port,
-            self.http_port,
-            self.metrics_port,
+            "starting tritonserver",
+            extra={
+                "binary": str(layout.binary),
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+                "metrics_port": self.metrics_port,
+            },
         )
         self._process = subprocess.Popen(
             command, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
@@ -159,7 +161,7 @@ class LocalTriton:
             try:
                 with urllib.request.urlopen(url, timeout=1.0) as response:
                     if response.status == 200:
-                        LOG.info("tritonserver ready at %s", self.grpc_url)
+                        LOG.info("tritonserver ready", extra={"grpc_url": self.grpc_url})
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
@@ -178,7 +180,9 @@ class LocalTriton:
                 try:
                     process.wait(self.settings.shutdown_timeout_s)
                 except subprocess.TimeoutExpired:
-                    LOG.warning("tritonserver ignored SIGTERM for %ss; killing it", self.settings.shutdown_timeout_s)
+                    LOG.warning(
+                        "tritonserver ignored SIGTERM; killing it", extra={"waited_s": self.settings.shutdown_timeout_s}
+                    )
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
             code = process.returncode

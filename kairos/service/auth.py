@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from kairos.service.interceptors import UnaryBehavior, wrap_unary_unary
+from kairos.service.interceptors import UnaryBehavior, UnaryInterceptor
 from kairos.service.scopes import SCOPES, allows, required_scope
 
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
@@ -61,13 +60,17 @@ def load_tokens(path: Path) -> list[AcceptedToken]:
     if not tokens:
         raise ValueError(f"auth_tokens_file {path} holds no token")
     if bare:
-        log.warning("auth_tokens_file %s: %d token(s) without scopes are granted every scope", path, bare)
+        log.warning(
+            "token(s) without scopes are granted every scope", extra={"auth_tokens_file": str(path), "tokens": bare}
+        )
     return tokens
 
 
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
+class BearerTokenInterceptor(UnaryInterceptor):
     """Rejects calls without `authorization: Bearer <token>` matching an accepted token (UNAUTHENTICATED), and
     calls whose token lacks the RPC's scope (PERMISSION_DENIED)."""
+
+    exempt_prefixes = EXEMPT_PREFIXES
 
     def __init__(self, tokens: list[AcceptedToken]) -> None:
         self._tokens = tokens
@@ -84,28 +87,20 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         matches = [hmac.compare_digest(presented, token.secret) for token in self._tokens]
         return next((token for token, ok in zip(self._tokens, matches, strict=True) if ok), None)
 
-    async def intercept_service(
+    async def around(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if method.startswith(EXEMPT_PREFIXES):
-            return handler
-        token = self._match(handler_call_details.invocation_metadata)
-
-        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def authorised(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                if token is None:
-                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-                elif not allows(token.scopes, method):
-                    await context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        f"token lacks scope {required_scope(method)!r} required by {method}",
-                    )
-                return await behavior(request, context)
-
-            return authorised
-
-        return wrap_unary_unary(handler, wrap)
+        details: grpc.HandlerCallDetails,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        call_next: UnaryBehavior,
+    ) -> Any:
+        method = details.method
+        token = self._match(details.invocation_metadata)
+        if token is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+        elif not allows(token.scopes, method):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"token lacks scope {required_scope(method)!r} required by {method}",
+            )
+        return await call_next(request, context)

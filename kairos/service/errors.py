@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from kairos.service.decoding import UndecodableRequest, tolerant_deserializer
-from kairos.service.interceptors import UnaryBehavior, wrap_unary_unary
+from kairos.service.interceptors import UnaryBehavior, UnaryInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class NotFound(LookupError):
         super().__init__(f"{field}: {problem}")
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(UnaryInterceptor):
     """Turns InvalidArgument into INVALID_ARGUMENT, NotFound into NOT_FOUND, Unavailable into UNAVAILABLE and logs
     unexpected errors.
 
@@ -42,39 +41,32 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     INVALID_ARGUMENT naming the field, instead of grpc's UNKNOWN.
     """
 
-    async def intercept_service(
+    async def around(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
+        details: grpc.HandlerCallDetails,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        call_next: UnaryBehavior,
+    ) -> Any:
+        if isinstance(request, UndecodableRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.problem)
+        try:
+            return await call_next(request, context)
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Unavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except NotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unhandled error", extra={"method": details.method})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
-        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def mapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                if isinstance(request, UndecodableRequest):
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.problem)
-                try:
-                    return await behavior(request, context)
-                except InvalidArgument as exc:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-                except Unavailable as exc:
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-                except NotFound as exc:
-                    await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-                except grpc.aio.AbortError:
-                    raise
-                except Exception:
-                    log.exception("unhandled error", extra={"method": method})
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
-            return mapped
-
-        wrapped = wrap_unary_unary(handler, wrap)
-        if wrapped is None or wrapped.unary_unary is None:
-            return wrapped
+    def adapt(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(
-            wrapped.unary_unary,
-            request_deserializer=tolerant_deserializer(wrapped.request_deserializer),
-            response_serializer=wrapped.response_serializer,
+            handler.unary_unary,
+            request_deserializer=tolerant_deserializer(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
         )

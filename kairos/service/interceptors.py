@@ -1,7 +1,8 @@
-"""A helper to wrap unary-unary handlers in grpc.aio server interceptors."""
+"""grpc.aio server interceptors: one base class, so each interceptor only states its own concern."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,3 +28,44 @@ def wrap_unary_unary(
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class UnaryInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor around every unary-unary RPC but those under `exempt_prefixes`.
+
+    Subclasses implement `around`, which gets the call's details (method, invocation metadata), the request, the
+    context and `call_next` (the rest of the chain: `await call_next(request, context)`); streaming handlers pass
+    through untouched. `adapt` may replace the wrapped handler's (de)serialisers.
+    """
+
+    exempt_prefixes: tuple[str, ...] = ()
+
+    async def around(
+        self,
+        details: grpc.HandlerCallDetails,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        call_next: UnaryBehavior,
+    ) -> Any:
+        raise NotImplementedError
+
+    def adapt(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The wrapped unary-unary handler as served (default: unchanged)."""
+        return handler
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler_call_details.method.startswith(self.exempt_prefixes):
+            return handler
+
+        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
+            return functools.partial(self.around, handler_call_details, call_next=behavior)
+
+        wrapped = wrap_unary_unary(handler, wrap)
+        if wrapped is None or wrapped.unary_unary is None:
+            return wrapped
+        return self.adapt(wrapped)

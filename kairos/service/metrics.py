@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from kairos.service.interceptors import UnaryBehavior, split_method, wrap_unary_unary
+from kairos.service.interceptors import UnaryBehavior, UnaryInterceptor, split_method
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -27,45 +26,39 @@ class RpcMetrics:
         self.in_flight = Gauge("kairos_rpc_in_flight", "RPCs being served", labels, registry=registry)
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(UnaryInterceptor):
     """Records latency, final status code and in-flight count of every unary RPC."""
 
     def __init__(self, metrics: RpcMetrics) -> None:
         self.metrics = metrics
 
-    async def intercept_service(
+    async def around(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        service, method = split_method(handler_call_details.method)
+        details: grpc.HandlerCallDetails,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        call_next: UnaryBehavior,
+    ) -> Any:
         m = self.metrics
-
-        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                in_flight = m.in_flight.labels(service, method)
-                in_flight.inc()
-                start = time.perf_counter()
-                code = grpc.StatusCode.OK
-                try:
-                    return await behavior(request, context)
-                except grpc.aio.AbortError:
-                    code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
-                except BaseException:
-                    code = grpc.StatusCode.UNKNOWN
-                    raise
-                finally:
-                    if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
-                        code = context.code()
-                    in_flight.dec()
-                    m.latency.labels(service, method).observe(time.perf_counter() - start)
-                    m.total.labels(service, method, code.name).inc()
-
-            return measured
-
-        return wrap_unary_unary(handler, wrap)
+        service, method = split_method(details.method)
+        in_flight = m.in_flight.labels(service, method)
+        in_flight.inc()
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await call_next(request, context)
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except BaseException:
+            code = grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
+                code = context.code()
+            in_flight.dec()
+            m.latency.labels(service, method).observe(time.perf_counter() - start)
+            m.total.labels(service, method, code.name).inc()
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[Any, int]:

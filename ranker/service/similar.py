@@ -95,7 +95,10 @@ class SimilarItemsService:
                 )
                 exclude |= {e.item_id for e in events}
             except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:
-                log.warning("SimilarItems: user-state unavailable; answering without the user's history: %s", exc)
+                log.warning(
+                    "SimilarItems: user-state unavailable; answering without the user's history",
+                    extra={"error": str(exc)},
+                )
                 flags.append(Degradation.DEGRADATION_USER_STATE_UNAVAILABLE)
         content = await self._encode(query.content) if query.content is not None else None
         result, version = await self._worker.run(self._search, query, content, frozenset(exclude))
