@@ -6,6 +6,9 @@ Measures AppendEvents throughput (events/s, batches of 1 and 100, `--concurrency
 GetSequences latency (p50/p99, one call at a time, 1 and 64 users holding 50 events each). Each figure is the
 median of `--rounds` repetitions. The embedded store
 runs with its default sync=full (fsync before every acknowledgement); Redis runs with its defaults (no AOF).
+The plain figures run without the event log; `..._with_log` ones against a second server of the same store
+writing its default event log (embedded: segment files, fsync per group commit; Redis: the stream, XADD in the
+append script), measured in alternating rounds with the plain server so that machine load hits both alike.
 """
 
 from __future__ import annotations
@@ -43,12 +46,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def served(store: str, workdir: Path) -> Iterator[str]:
+def served(store: str, workdir: Path, event_log: str = "none") -> Iterator[str]:
     """Start `python -m user_state serve --store <store>` (and its redis-server); yield its address."""
     redis_server = RedisServer(workdir / "redis").start() if store == "redis" else None
     port = free_port()
     args = ["-m", "user_state", "serve", "--store", store, "--port", str(port), "--metrics-port", "0"]
-    args += ["--data-dir", str(workdir / "data"), "--log-level", "WARNING"]
+    args += ["--data-dir", str(workdir / "data"), "--log-level", "WARNING", "--event-log-backend", event_log]
     if redis_server is not None:
         args += ["--redis-url", redis_server.url]
     proc = ServerProcess(args, workdir / f"{store}.log").start()
@@ -130,14 +133,27 @@ async def read_latencies(client: UserStateClient, users: list[str], per_call: in
     return latencies
 
 
-async def bench_store(store: str, address: str, seconds: float, concurrency: int, rounds: int) -> dict[str, float]:
+async def bench_store(
+    store: str, address: str, logged_address: str, seconds: float, concurrency: int, rounds: int
+) -> dict[str, float]:
     """Every figure is the median over `rounds` repetitions (the machine may be shared: medians resist bursts)."""
     results: dict[str, float] = {}
     # No retries: every failed call fails the run, as with a plain channel.
-    async with UserStateClient(ChannelSettings(address=address, max_attempts=1)) as client:
+    async with (
+        UserStateClient(ChannelSettings(address=address, max_attempts=1)) as client,
+        UserStateClient(ChannelSettings(address=logged_address, max_attempts=1)) as logged,
+    ):
+        for warm in (client, logged):  # connections, the writer thread, SQLite pages / Redis scripts
+            await append_throughput(warm, 100, 0.3, concurrency)
         for batch in (1, 100):
-            rates = [await append_throughput(client, batch, seconds, concurrency) for _ in range(rounds)]
+            rates, logged_rates = [], []
+            for _ in range(rounds):  # alternate: load on the machine hits both servers alike
+                rates.append(await append_throughput(client, batch, seconds, concurrency))
+                logged_rates.append(await append_throughput(logged, batch, seconds, concurrency))
             results[f"append_events_per_s_batch{batch}_{store}"] = round(statistics.median(rates), 1)
+            results[f"append_events_per_s_batch{batch}_{store}_with_log"] = round(statistics.median(logged_rates), 1)
+        plain, with_log = (results[f"append_events_per_s_batch100_{store}{s}"] for s in ("", "_with_log"))
+        results[f"append_with_log_ratio_batch100_{store}"] = round(with_log / plain, 3)
         users = await preload(client)
         for per_call, calls in ((1, 1000), (64, 500)):
             runs = [await read_latencies(client, users, per_call, calls) for _ in range(rounds)]
@@ -152,6 +168,8 @@ def table(results: dict[str, float], stores: list[str]) -> str:
     rows: list[tuple[str, Callable[[str], str]]] = [
         ("AppendEvents events/s, batch 1", lambda s: f"append_events_per_s_batch1_{s}"),
         ("AppendEvents events/s, batch 100", lambda s: f"append_events_per_s_batch100_{s}"),
+        ("  with the event log, batch 1", lambda s: f"append_events_per_s_batch1_{s}_with_log"),
+        ("  with the event log, batch 100", lambda s: f"append_events_per_s_batch100_{s}_with_log"),
         ("GetSequences 1 user p50 ms", lambda s: f"get_sequences_1_p50_ms_{s}"),
         ("GetSequences 1 user p99 ms", lambda s: f"get_sequences_1_p99_ms_{s}"),
         ("GetSequences 64 users p50 ms", lambda s: f"get_sequences_64_p50_ms_{s}"),
@@ -177,10 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         "append_concurrency": float(args.concurrency),
         "rounds": float(args.rounds),
     }
+    default_log = {"embedded": "segments", "redis": "redis_stream"}
     for store in args.stores:
-        with tempfile.TemporaryDirectory(prefix=f"user-state-bench-{store}-") as tmp, served(store, Path(tmp)) as addr:
-            print(f"benchmarking the {store} store at {addr} ...", file=sys.stderr)
-            results.update(asyncio.run(bench_store(store, addr, args.seconds, args.concurrency, args.rounds)))
+        with (
+            tempfile.TemporaryDirectory(prefix=f"user-state-bench-{store}-") as tmp,
+            served(store, Path(tmp) / "plain") as addr,
+            served(store, Path(tmp) / "logged", default_log[store]) as logged_addr,
+        ):
+            print(f"benchmarking the {store} store at {addr} (with the event log: {logged_addr}) ...", file=sys.stderr)
+            results.update(
+                asyncio.run(bench_store(store, addr, logged_addr, args.seconds, args.concurrency, args.rounds))
+            )
     print(table(results, args.stores))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

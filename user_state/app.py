@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from kairos.service.server import KairosServer
+from user_state.event_log.metrics import EventLogMetrics
 from user_state.metrics import StoreMetrics
 from user_state.servicer import UserStateServicer, registration
 from user_state.settings import UserStateSettings
@@ -16,7 +17,7 @@ from user_state.validation import Validator
 async def build_server(settings: UserStateSettings) -> tuple[KairosServer, EventStore]:
     """Open the store and return a ready-to-start server that closes the store when it stops."""
     registry = CollectorRegistry()
-    store = create_store(settings, StoreMetrics(registry))
+    store = create_store(settings, StoreMetrics(registry), EventLogMetrics(registry))
     await store.start()
     servicer = UserStateServicer(store, Validator(settings))
     server = KairosServer(settings, [registration(servicer)], registry=registry, on_stop=store.close)

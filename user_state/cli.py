@@ -28,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--ttl-s", type=float)
     serve.add_argument("--redis-url")
     serve.add_argument("--redis-pool-size", type=int)
+    serve.add_argument("--event-log-backend", choices=["auto", "none", "segments", "redis_stream"])
     serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument("--log-format", choices=["json", "text"])
     return p
@@ -35,7 +36,9 @@ def parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace) -> UserStateSettings:
     """Settings from defaults < --config file < environment < flags."""
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config", "event_log_backend")}
+    if args.event_log_backend is not None:  # merged into the event_log section of the file / environment
+        overrides["event_log"] = {"backend": args.event_log_backend}
     return UserStateSettings.load(args.config, **overrides)
 
 

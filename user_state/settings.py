@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kairos.service.settings import ServiceSettings
+from user_state.event_log.settings import EventLogSettings
 
 MS_PER_DAY = 86_400_000
 # 1990-01-01T00:00:00Z in milliseconds: anything earlier is almost surely seconds sent as milliseconds.
@@ -19,7 +20,11 @@ class UserStateSettings(ServiceSettings):
     """Everything `python -m user_state serve` can be told. Every field is also KAIROS_USER_STATE_<NAME>."""
 
     model_config = SettingsConfigDict(
-        env_prefix="KAIROS_USER_STATE_", extra="forbid", validate_default=True, env_ignore_empty=True
+        env_prefix="KAIROS_USER_STATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        env_ignore_empty=True,
     )
 
     store: Literal["embedded", "redis"] = Field("embedded", description="Backing store.")
@@ -67,9 +72,34 @@ class UserStateSettings(ServiceSettings):
         1.0, gt=0, description="Redis store: connect/read timeout; beyond it calls fail UNAVAILABLE."
     )
     redis_key_prefix: str = Field("kairos", min_length=1, description="Redis store: first part of every key.")
+    event_log: EventLogSettings = Field(
+        default_factory=EventLogSettings,
+        description="The event log every newly accepted event is appended to (user_state/README.md).",
+    )
 
     @model_validator(mode="after")
     def _redis_url_scheme(self) -> Self:
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return self
+
+    @model_validator(mode="after")
+    def _event_log_fits_store(self) -> Self:
+        log = self.event_log
+        if log.backend == "segments" and self.store == "redis":
+            raise ValueError(
+                "event_log.backend: segments needs store embedded (the log is written in the same commit); "
+                "use redis_stream with the Redis store"
+            )
+        if log.redis_url is not None and not log.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("event_log.redis_url must start with redis://, rediss:// or unix://")
+        if (
+            self.store == "redis"
+            and log.resolved_backend("redis") == "redis_stream"
+            and log.redis_url not in (None, self.redis_url)
+        ):
+            raise ValueError(
+                "event_log.redis_url must be the store's redis_url with store redis (the log entry is written "
+                "by the store's own atomic script); leave it unset"
+            )
         return self

@@ -29,6 +29,7 @@ from typing import Any
 
 from kairos.service.errors import Unavailable
 from user_state import wire
+from user_state.event_log import LogSink
 from user_state.events import Event
 from user_state.metrics import StoreMetrics
 from user_state.settings import UserStateSettings
@@ -139,7 +140,9 @@ class EmbeddedStore(EventStore):
 
     name = "embedded"
 
-    def __init__(self, settings: UserStateSettings, metrics: StoreMetrics | None = None) -> None:
+    def __init__(
+        self, settings: UserStateSettings, metrics: StoreMetrics | None = None, event_log: LogSink | None = None
+    ) -> None:
         self.path = Path(settings.data_dir) / DB_FILE
         self.sync = settings.sync.upper()
         self.cap = settings.max_events_per_user
@@ -148,6 +151,8 @@ class EmbeddedStore(EventStore):
         self.cache_capacity = settings.hot_cache_users
         self.max_group_events = settings.write_batch_max_events
         self.metrics = metrics or StoreMetrics()
+        # Newly accepted events are written here inside their own transaction (user_state/README.md).
+        self.event_log = event_log
         self._cache: OrderedDict[str, _UserState] = OrderedDict()
         self._lock = threading.Lock()
         self._evictions = 0
@@ -301,6 +306,8 @@ class EmbeddedStore(EventStore):
             conn.executescript(SCHEMA)
             if self.ttl_ms is None:  # last-write times are not kept without a TTL: drop stale ones
                 conn.execute("DELETE FROM users")
+            if self.event_log is not None:
+                self.event_log.open(conn)
         except BaseException as exc:
             self._writer_error = exc
             self._writer_ready.set()
@@ -327,6 +334,8 @@ class EmbeddedStore(EventStore):
                     break
         finally:
             conn.close()
+            if self.event_log is not None:
+                self.event_log.close()
             self._fail_queued(Unavailable("embedded store writer stopped"))
 
     def _fail_queued(self, error: Unavailable) -> None:
@@ -365,6 +374,8 @@ class EmbeddedStore(EventStore):
                     results.append(tx.append(item.events))
                 else:
                     results.append(tx.delete_user(item.user_id))
+            if self.event_log is not None and tx.accepted:
+                self.event_log.write(conn, tx.accepted)  # in the transaction: stored and logged as one unit
             tx.flush()
             conn.execute("COMMIT")
         except Exception as exc:
@@ -433,6 +444,7 @@ class _Transaction:
         self.working: dict[str, _UserState] = {}
         self.inserts: list[tuple[Any, ...]] = []
         self.trimmed: set[str] = set()
+        self.accepted: list[Event] = []  # newly accepted events, in arrival order (for the event log)
 
     def state(self, user_id: str) -> _UserState:
         """The user's working copy (from the group, the cache or disk; expired users start empty)."""
@@ -474,6 +486,7 @@ class _Transaction:
                 state.events.insert(at, event)
             state.ids.add(event.event_id)
             self.inserts.append((user_id, ts, seq, event.event_id, event.item_id, event.domain, event.event_type))
+            self.accepted.append(event)
             appended += 1
         for user_id, state in touched.items():
             state.last_write_ms = self.now_ms

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
@@ -24,28 +25,48 @@ from user_state.metrics import StoreMetrics
 from user_state.settings import UserStateSettings
 from user_state.store.base import AppendResult, EventStore, SequenceFilter
 
+if TYPE_CHECKING:
+    from user_state.event_log.redis_stream import StreamTarget
+
 log = logging.getLogger(__name__)
 
 COUNTER_DIGITS = 16
 ID_LEN_DIGITS = 4  # ids are at most max_id_bytes <= 4096 bytes
 _HEADER = COUNTER_DIGITS + ID_LEN_DIGITS
 
-# KEYS: seq, ids, ctr. ARGV: cap, ttl_ms (0 = none), then (event_id, timestamp_ms, wire) per event.
-# Returns {appended, duplicates}. Runs atomically, so a user's sequence never exceeds the cap.
+# KEYS: seq, ids, ctr[, event-log stream]. ARGV: cap, ttl_ms (0 = none), stream MINID ('' = no trim), then
+# (event_id, timestamp_ms, wire) per event. Returns {appended, duplicates}. Runs atomically, so a user's sequence
+# never exceeds the cap. With a stream key, each newly accepted event is XADDed to it before it is stored (a
+# failing XADD aborts the script before the store changes): store and event log never disagree.
 APPEND_SCRIPT = """
-local seq, ids, ctr = KEYS[1], KEYS[2], KEYS[3]
-local cap, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local appended, duplicates = 0, 0
-for i = 3, #ARGV, 3 do
+local seq, ids, ctr, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local cap, ttl, minid = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local fresh, seen = {}, {}
+local duplicates = 0
+for i = 4, #ARGV, 3 do
   local event_id = ARGV[i]
-  if redis.call('SADD', ids, event_id) == 0 then
+  if seen[event_id] or redis.call('SISMEMBER', ids, event_id) == 1 then
     duplicates = duplicates + 1
   else
-    local n = redis.call('INCR', ctr)
-    local member = string.format('%016d%04d', n, #event_id) .. event_id .. ARGV[i + 2]
-    redis.call('ZADD', seq, ARGV[i + 1], member)
-    appended = appended + 1
+    seen[event_id] = true
+    fresh[#fresh + 1] = i
   end
+end
+if stream then
+  for _, i in ipairs(fresh) do
+    if minid ~= '' then
+      redis.call('XADD', stream, 'MINID', '~', minid, '*', 'e', ARGV[i + 2])
+    else
+      redis.call('XADD', stream, '*', 'e', ARGV[i + 2])
+    end
+  end
+end
+for _, i in ipairs(fresh) do
+  local event_id = ARGV[i]
+  redis.call('SADD', ids, event_id)
+  local n = redis.call('INCR', ctr)
+  local member = string.format('%016d%04d', n, #event_id) .. event_id .. ARGV[i + 2]
+  redis.call('ZADD', seq, ARGV[i + 1], member)
 end
 local excess = redis.call('ZCARD', seq) - cap
 if excess > 0 then
@@ -61,7 +82,7 @@ if ttl > 0 then
   redis.call('PEXPIRE', ids, ttl)
   redis.call('PEXPIRE', ctr, ttl)
 end
-return {appended, duplicates}
+return {#fresh, duplicates}
 """
 
 # KEYS: seq, ids, ctr. Returns how many events were removed.
@@ -85,11 +106,14 @@ class RedisStore(EventStore):
 
     name = "redis"
 
-    def __init__(self, settings: UserStateSettings, metrics: StoreMetrics | None = None) -> None:
+    def __init__(
+        self, settings: UserStateSettings, metrics: StoreMetrics | None = None, event_log: StreamTarget | None = None
+    ) -> None:
         self.cap = settings.max_events_per_user
         self.ttl_ms = max(1, round(settings.ttl_s * 1000)) if settings.ttl_s is not None else 0
         self.prefix = settings.redis_key_prefix
         self.metrics = metrics or StoreMetrics()
+        self.event_log = event_log  # the append script XADDs accepted events to this stream
         self.pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url,
             max_connections=settings.redis_pool_size,
@@ -124,22 +148,28 @@ class RedisStore(EventStore):
 
     async def append(self, events: Sequence[Event]) -> AppendResult:
         by_user: dict[str, list[bytes | str | int]] = {}
+        stream = [self.event_log.key] if self.event_log is not None else []
+        minid = self.event_log.minid() if self.event_log is not None else ""
         for event in events:
             args = by_user.get(event.user_id)
             if args is None:
-                args = by_user[event.user_id] = [self.cap, self.ttl_ms]
+                args = by_user[event.user_id] = [self.cap, self.ttl_ms, minid]
             args += (event.event_id, event.timestamp_ms, event.wire)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for user_id, args in by_user.items():
-                    await self._append(keys=self.keys(user_id), args=args, client=pipe)
+                    await self._append(keys=self.keys(user_id) + stream, args=args, client=pipe)
                 replies = await pipe.execute()
-        except _FAILURES as exc:
+        except (*_FAILURES, redis_errors.ResponseError) as exc:  # a failed XADD fails the call too
+            if self.event_log is not None:
+                self.event_log.metrics.failures.labels(self.event_log.name).inc()
             raise Unavailable(f"redis append failed: {exc}") from exc
         appended = sum(int(r[0]) for r in replies)
         duplicates = sum(int(r[1]) for r in replies)
         self.metrics.appended.labels(self.name).inc(appended)
         self.metrics.duplicates.labels(self.name).inc(duplicates)
+        if self.event_log is not None:
+            self.event_log.metrics.appended.labels(self.event_log.name).inc(appended)
         return AppendResult(appended, duplicates)
 
     async def _read_members(self, user_ids: Sequence[str], flt: SequenceFilter) -> list[list[bytes]]:

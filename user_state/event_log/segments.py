@@ -1,0 +1,405 @@
+"""The embedded event log: an active segment committed with the store, sealed into immutable Parquet segments.
+
+The active segment is the table `event_log` inside the store's own SQLite database: the writer thread inserts
+the newly accepted events of a group commit into it in the same transaction as the events themselves. So the
+store and the log are one unit — one commit, one fsync (`sync`), nothing logged that is not stored and nothing
+stored that is not logged, whatever crashes (kill -9, power loss: SQLite's WAL detects and drops a torn tail).
+`lsn` (log sequence number) is an AUTOINCREMENT key: commit order, never reused.
+
+Sealed segments live in the log directory (default <data_dir>/event-log), one Parquet file per segment, named by
+its first lsn (20 digits, so names sort in log order):
+
+    00000000000000000001.parquet
+    00000000000000052311.parquet
+    ACTIVE_DB                       the path of the database holding the active segment (for readers)
+
+When the active segment reaches `segment_max_bytes` (estimated) or `segment_max_age_s`, a background thread
+copies its committed rows into a Parquet file (temporary file, fsync, rename, fsync of the directory) and only
+then deletes them from the table, in small transactions. A crash in between leaves a .tmp file (deleted on
+open) or rows already in a Parquet file (deleted on open). Retention deletes whole sealed segments by age
+(`retention_days`) or total size (`retention_max_bytes`); the active segment is never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from user_state.event_log.metrics import EventLogMetrics
+from user_state.event_log.settings import EventLogSettings
+from user_state.events import Event
+
+log = logging.getLogger(__name__)
+
+BACKEND = "segments"
+SEALED_SUFFIX = ".parquet"
+ACTIVE_DB = "ACTIVE_DB"
+ROW_OVERHEAD_BYTES = 40  # estimate of a row's bytes beyond its strings (rotation by size is approximate)
+DELETE_CHUNK = 5_000
+
+TABLE = """
+CREATE TABLE IF NOT EXISTS event_log (
+    lsn INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order, never reused
+    logged_ms INTEGER NOT NULL,             -- wall clock of the commit's group, ms since the epoch
+    event_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    event_type TEXT NOT NULL
+);
+"""
+_INSERT = (
+    "INSERT INTO event_log (logged_ms, event_id, user_id, item_id, timestamp_ms, domain, event_type) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_COLUMNS = ["lsn", "logged_ms", "event_id", "user_id", "item_id", "timestamp_ms", "domain", "event_type"]
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM event_log"
+
+
+@dataclass(slots=True)
+class Record:
+    """One logged event with its position and logging time."""
+
+    lsn: int
+    logged_ms: int
+    event: Event
+
+
+def stem(lsn: int) -> str:
+    """The file name (without suffix) of a segment whose first record is `lsn`."""
+    return f"{lsn:020d}"
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make created/renamed/deleted directory entries durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _row_bytes(event: Event) -> int:
+    return len(event.event_id) + len(event.user_id) + len(event.item_id) + len(event.domain) + ROW_OVERHEAD_BYTES
+
+
+def write_parquet(path: Path, rows: Sequence[Record], extra: dict[str, pa.Array] | None = None) -> int:
+    """Write `rows` as one Parquet file atomically (temporary file, fsync, rename, fsync dir); return its size.
+
+    The file's key-value metadata holds first/last lsn and logged_ms, so readers can skip it from the footer.
+    """
+    events = [r.event for r in rows]
+    columns = {
+        "lsn": pa.array([r.lsn for r in rows], pa.int64()),
+        "logged_ms": pa.array([r.logged_ms for r in rows], pa.int64()),
+        "event_id": pa.array([e.event_id for e in events], pa.string()),
+        "user_id": pa.array([e.user_id for e in events], pa.string()),
+        "item_id": pa.array([e.item_id for e in events], pa.string()),
+        "timestamp_ms": pa.array([e.timestamp_ms for e in events], pa.int64()),
+        "domain": pa.array([e.domain for e in events], pa.string()),
+        "event_type": pa.array([e.event_type for e in events], pa.string()),
+        **(extra or {}),
+    }
+    metadata = {
+        "kairos.first_lsn": str(rows[0].lsn if rows else 0),
+        "kairos.last_lsn": str(rows[-1].lsn if rows else 0),
+        "kairos.first_logged_ms": str(rows[0].logged_ms if rows else 0),
+        "kairos.last_logged_ms": str(rows[-1].logged_ms if rows else 0),
+    }
+    table = pa.table(columns).replace_schema_metadata(metadata)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+def parquet_meta(path: Path) -> dict[str, int]:
+    """first_lsn, last_lsn, first_logged_ms, last_logged_ms of a sealed segment (from its footer)."""
+    raw = pq.read_metadata(path).metadata or {}
+    return {k.decode().removeprefix("kairos."): int(v) for k, v in raw.items() if k.startswith(b"kairos.")}
+
+
+def _record(row: Sequence[object]) -> Record:
+    lsn, logged_ms, event_id, user_id, item_id, ts, domain, event_type = row
+    return Record(lsn, logged_ms, Event(event_id, user_id, item_id, ts, domain, event_type))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def list_segments(directory: Path) -> list[Path]:
+    """The sealed segment files in log order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == SEALED_SUFFIX)
+
+
+def _parquet_rows(path: Path, columns: list[str]) -> list[tuple[object, ...]]:
+    table = pq.read_table(path, columns=columns)
+    return list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+
+def _active_db(directory: Path) -> Path | None:
+    marker = Path(directory) / ACTIVE_DB
+    if not marker.is_file():
+        return None
+    path = Path(marker.read_text().strip())
+    return path if path.is_file() else None
+
+
+def _active_rows(directory: Path, after_lsn: int) -> list[tuple[object, ...]]:
+    """Committed rows of the active segment past `after_lsn` (read-only; a consistent snapshot)."""
+    db = _active_db(directory)
+    if db is None:
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(f"{_SELECT} WHERE lsn > ? ORDER BY lsn", (after_lsn,)).fetchall()
+    except sqlite3.OperationalError as exc:  # a database without a log table (log never enabled)
+        if "no such table" in str(exc):
+            return []
+        raise
+    finally:
+        conn.close()
+
+
+def _records(directory: Path, keys_only_before: int | None = None) -> Iterator[Record]:
+    """Every record in log order: sealed segments, then the committed rows of the active one.
+
+    Segments whose last record was logged before `keys_only_before` are read for their keys only (records with
+    logged_ms -1). A seal running concurrently (rows moved from the table into a new segment between our
+    listing and our read of the table) is noticed by the gap it leaves, and the new segment is read first.
+    """
+    last = 0
+    while True:
+        for path in list_segments(directory):
+            if int(path.stem) <= last:
+                continue
+            try:
+                if keys_only_before is not None and parquet_meta(path).get("last_logged_ms", 0) < keys_only_before:
+                    for user_id, event_id, lsn in _parquet_rows(path, ["user_id", "event_id", "lsn"]):
+                        last = lsn  # type: ignore[assignment]
+                        yield Record(lsn, -1, Event(event_id, user_id, "", 0))  # type: ignore[arg-type]
+                    continue
+                rows = _parquet_rows(path, _COLUMNS)
+            except FileNotFoundError:  # deleted by retention while we read
+                continue
+            for row in rows:
+                record = _record(row)
+                last = record.lsn
+                yield record
+        active = _active_rows(directory, last)
+        moved = any(int(p.stem) > last for p in list_segments(directory))
+        if moved and (not active or active[0][0] != last + 1):
+            continue
+        for row in active:
+            yield _record(row)
+        return
+
+
+def iter_records(directory: Path) -> Iterator[Record]:
+    """Every record in log order, duplicates included."""
+    return _records(directory)
+
+
+def iter_events(directory: Path, since: int | None = None) -> Iterator[Event]:
+    """Training's reader: every logged event once, in log order, deduplicated on (user_id, event_id).
+
+    `since` (milliseconds since the epoch, wall clock of the log write): start at the first event logged at or
+    after it; an event already logged before `since` is not yielded again (earlier sealed segments are scanned
+    for their ids only, two columns of each Parquet file).
+    """
+    seen: set[tuple[str, str]] = set()
+    for record in _records(directory, since):
+        key = (record.event.user_id, record.event.event_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        if since is None or record.logged_ms >= since:
+            yield record.event
+
+
+# ------------------------------------------------------------------------------------------------ writing
+class SegmentLog:
+    """The embedded store's log: `write` runs inside the writer's open transaction (one thread)."""
+
+    name = BACKEND
+
+    def __init__(
+        self, directory: Path, db_path: Path, settings: EventLogSettings, metrics: EventLogMetrics | None = None
+    ) -> None:
+        self.directory = Path(directory)
+        self.db_path = Path(db_path)
+        self.max_bytes = settings.segment_max_bytes
+        self.max_age_ms = int(settings.segment_max_age_s * 1000)
+        self.retention_ms = int(settings.retention_days * 86_400_000) if settings.retention_days else None
+        self.retention_max_bytes = settings.retention_max_bytes
+        self.metrics = metrics or EventLogMetrics()
+        self._lock = threading.Lock()  # guards the fields below (writer thread vs sealer thread)
+        self._active_bytes = 0  # estimate of the active segment's size
+        self._active_first_ms: int | None = None
+        self._sealed: dict[Path, int] = {}  # sealed segment -> size
+        self._sealing: Future[None] | None = None
+        self._background: ThreadPoolExecutor | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def open(self, conn: sqlite3.Connection) -> None:
+        """Create the table (on the writer's connection) and recover from a crash during sealing."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conn.executescript(TABLE)
+        for tmp in self.directory.glob("*.tmp"):
+            tmp.unlink()
+        sealed = list_segments(self.directory)
+        self._sealed = {p: p.stat().st_size for p in sealed}
+        if sealed:
+            last_lsn = parquet_meta(sealed[-1]).get("last_lsn", 0)
+            conn.execute("BEGIN IMMEDIATE")
+            # Rows sealed before a crash that came before their deletion.
+            conn.execute("DELETE FROM event_log WHERE lsn <= ?", (last_lsn,))
+            # A database newer than the segments (recreated): numbering continues after them.
+            conn.execute("INSERT OR IGNORE INTO sqlite_sequence (name, seq) VALUES ('event_log', 0)")
+            conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'event_log'", (last_lsn,))
+            conn.execute("COMMIT")
+        count, first_ms, strings = conn.execute(
+            "SELECT count(*), min(logged_ms), coalesce(sum(length(event_id) + length(user_id) + length(item_id) "
+            "+ length(domain)), 0) FROM event_log"
+        ).fetchone()
+        self._active_bytes = strings + count * ROW_OVERHEAD_BYTES
+        self._active_first_ms = first_ms
+        marker = self.directory / ACTIVE_DB
+        if not marker.exists() or marker.read_text().strip() != str(self.db_path.resolve()):
+            tmp = marker.with_name(ACTIVE_DB + ".tmp")
+            tmp.write_text(str(self.db_path.resolve()) + "\n")
+            os.replace(tmp, marker)
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log-sealer")
+        self._background.submit(self._retain)
+        self.metrics.segments.set_function(self._segment_count)
+        self.metrics.bytes.set_function(self._total_bytes)
+        log.info(
+            "event log open",
+            extra={"dir": str(self.directory), "active_events": count, "sealed_segments": len(sealed)},
+        )
+
+    def close(self) -> None:
+        """Let a running seal finish (a queued one is simply redone at the next open's first rotation)."""
+        if self._background is not None:
+            self._background.shutdown(wait=True, cancel_futures=True)
+            self._background = None
+
+    def _segment_count(self) -> int:
+        with self._lock:
+            return len(self._sealed) + 1
+
+    def _total_bytes(self) -> int:
+        with self._lock:
+            return sum(self._sealed.values()) + self._active_bytes
+
+    # ------------------------------------------------------------ writing (the store's writer thread)
+    def write(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
+        """Insert `events` into the active segment inside the caller's open transaction."""
+        if not events:
+            return
+        start = time.perf_counter()
+        now_ms = int(time.time() * 1000)
+        try:
+            conn.executemany(
+                _INSERT,
+                [(now_ms, e.event_id, e.user_id, e.item_id, e.timestamp_ms, e.domain, e.event_type) for e in events],
+            )
+        except sqlite3.Error:
+            self.metrics.failures.labels(BACKEND).inc()
+            raise
+        added = sum(_row_bytes(e) for e in events)
+        with self._lock:
+            self._active_bytes += added
+            if self._active_first_ms is None:
+                self._active_first_ms = now_ms
+            due = self._active_bytes >= self.max_bytes or now_ms - self._active_first_ms >= self.max_age_ms
+            if due and (self._sealing is None or self._sealing.done()) and self._background is not None:
+                self._sealing = self._background.submit(self._seal)
+        self.metrics.appended.labels(BACKEND).inc(len(events))
+        self.metrics.appended_bytes.labels(BACKEND).inc(added)
+        self.metrics.append_seconds.labels(BACKEND).observe(time.perf_counter() - start)
+
+    # ------------------------------------------------------------ background: sealing and retention
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def _seal(self) -> None:
+        """Copy the committed rows of the active segment into a Parquet file, then delete them."""
+        try:
+            conn = self._connect()
+            try:
+                rows = [_record(r) for r in conn.execute(f"{_SELECT} ORDER BY lsn").fetchall()]
+                if rows:
+                    target = self.directory / (stem(rows[0].lsn) + SEALED_SUFFIX)
+                    size = write_parquet(target, rows)
+                    last = rows[-1].lsn
+                    while conn.execute(
+                        "DELETE FROM event_log WHERE lsn IN (SELECT lsn FROM event_log WHERE lsn <= ? LIMIT ?)",
+                        (last, DELETE_CHUNK),
+                    ).rowcount:
+                        pass  # small transactions: the store's writer waits at most one chunk
+                    first_ms = conn.execute("SELECT min(logged_ms) FROM event_log").fetchone()[0]
+                    sealed_bytes = sum(_row_bytes(r.event) for r in rows)
+                    with self._lock:
+                        self._sealed[target] = size
+                        self._active_bytes = max(0, self._active_bytes - sealed_bytes)
+                        self._active_first_ms = first_ms
+                    self.metrics.sealed.inc()
+                    log.info(
+                        "event log segment sealed", extra={"segment": target.name, "events": len(rows), "bytes": size}
+                    )
+            finally:
+                conn.close()
+        except Exception:  # the rows stay in the active segment and are sealed at the next rotation
+            log.exception("event log: sealing failed")
+        self._retain()
+
+    def _retain(self) -> None:
+        """Delete the oldest sealed segments beyond the retention age or size (never the active one)."""
+        try:
+            with self._lock:
+                sealed = sorted(self._sealed.items())
+                total = sum(size for _, size in sealed)
+            cutoff = int(time.time() * 1000) - self.retention_ms if self.retention_ms is not None else None
+            for path, size in sealed:
+                too_big = self.retention_max_bytes is not None and total > self.retention_max_bytes
+                too_old = cutoff is not None and parquet_meta(path).get("last_logged_ms", 0) < cutoff
+                if not (too_big or too_old):
+                    break
+                path.unlink(missing_ok=True)
+                total -= size
+                with self._lock:
+                    self._sealed.pop(path, None)
+                self.metrics.deleted.inc()
+                log.info("event log segment deleted by retention", extra={"segment": path.name, "bytes": size})
+        except Exception:
+            log.exception("event log: retention failed")
+
+    def seal_now(self) -> None:
+        """Seal the active segment and wait (tests, operators before copying the directory)."""
+        if self._background is not None:
+            self._background.submit(self._seal).result()
+
+    def flush_background(self) -> None:
+        """Wait until queued sealing and retention have run."""
+        if self._background is not None:
+            with contextlib.suppress(RuntimeError):
+                self._background.submit(lambda: None).result()
