@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -343,73 +343,118 @@ def main(argv: Sequence[str] | None = None) -> None:
             initargs=(data.source, args.features, max_len),
         )
 
-    def run_all(jobs: list[tuple[str, int, ExperimentConfig, Path]]) -> None:
-        todo = [] if args.report_only else [j for j in jobs if args.fresh or not j[3].exists()]
-        todo = list({j[3]: j for j in todo}.values())  # a chosen candidate's seed is the same run
-        LOG.info(
-            "%d runs, %d cached, %d to train with %d worker(s)",
-            len(jobs),
-            len(jobs) - len(todo),
-            len(todo),
-            eval_cfg.workers,
+    order = {n: i for i, n in enumerate(eval_cfg.models)}
+    seed_rank = {s: i for i, s in enumerate(eval_cfg.seeds)}
+
+    def rank(item: tuple[str, int, ExperimentConfig, Path], searching: bool) -> tuple:
+        name, seed = item[0], item[1]
+        # within a priority: search candidates first (everything after them may wait on their choice), then
+        # seed-major, then the config's row order
+        return (
+            eval_cfg.spec(name).priority,
+            0 if searching else 1,
+            seed_rank.get(seed, len(seed_rank) + seed),
+            order[name],
         )
-        if pool is None:
-            for name, seed, cfg, path in todo:
+
+    search: dict[str, list[dict]] = {}
+    queued: list[tuple[tuple, tuple[str, int, ExperimentConfig, Path]]] = []
+    planned: set[str] = set()  # models whose seed runs are queued
+    searching: set[str] = set()  # models whose candidates are queued
+    finished: set[Path] = set()
+    candidate_jobs: dict[str, list[tuple[str, int, ExperimentConfig, Path]]] = {}
+    final_jobs: list[tuple[str, int, ExperimentConfig, Path]] = []
+
+    def decide(n: str) -> None:
+        rows: list[dict[str, Any]] = []
+        for i, (_, _, _, path) in enumerate(candidate_jobs[n]):
+            run = json.loads(path.read_text()) if path.exists() else None
+            rows.append(
+                {
+                    "candidate": i,
+                    "overrides": eval_cfg.spec(n).search[i],
+                    "valid_masked_ndcg@10": run["valid"]["warm_masked"]["ndcg@10"] if run else None,
+                    "valid_masked_hr@10": run["valid"]["warm_masked"]["hr@10"] if run else None,
+                    "train_seconds": run["train_seconds"] if run else None,
+                    "path": path.name,
+                }
+            )
+        scored = [r for r in rows if r["valid_masked_ndcg@10"] is not None]
+        if len(scored) == len(rows):
+            best = max(scored, key=lambda r: (float(r["valid_masked_ndcg@10"]), -int(r["candidate"])))
+            resolver.chosen[n] = int(best["candidate"])
+            for r in rows:
+                r["chosen"] = r["candidate"] == resolver.chosen[n]
+            LOG.info("%s: candidate %d chosen on validation (%s)", n, resolver.chosen[n], best["overrides"])
+        else:
+            LOG.warning("%s: search incomplete (%d of %d candidates): left out", n, len(scored), len(rows))
+        search[n] = rows
+
+    def plan() -> None:
+        """Queue what became known: searches whose base is decided, seed runs of decided models."""
+        changed = True
+        while changed:
+            changed = False
+            for n in eval_cfg.models:
+                if n not in needed:
+                    continue
+                spec = eval_cfg.spec(n)
+                if spec.search and n not in searching and resolver.base_raw(n) is not None:
+                    searching.add(n)
+                    candidate_jobs[n] = [job(n, eval_cfg.search_seed, raw) for raw in resolver.candidates(n)]
+                    queued.extend((rank(j, True), j) for j in candidate_jobs[n])
+                    changed = True
+                if n in searching and n not in search and all(j[3] in finished for j in candidate_jobs[n]):
+                    decide(n)
+                    changed = True
+                if n in names and n not in planned and (not spec.search or n in search):
+                    raw = resolver.raw(n)
+                    if raw is None:  # built on a model whose search is still running
+                        continue
+                    planned.add(n)
+                    changed = True
+                    for seed in spec.seeds or eval_cfg.seeds:
+                        j = job(n, seed, raw)
+                        final_jobs.append(j)
+                        queued.append((rank(j, False), j))
+        queued.sort(key=lambda q: q[0])
+
+    in_flight: dict = {}
+
+    def start_next() -> bool:
+        while queued:
+            _, (name, seed, cfg, path) = queued.pop(0)
+            if path in finished or any(path == f[2] for f in in_flight.values()):
+                continue
+            if args.report_only or (path.exists() and not args.fresh):
+                finished.add(path)
+                plan()
+                continue
+            LOG.info("training %s seed %d (%d queued)", name, seed, len(queued))
+            if pool is None:
                 _save_run(path, _worker_run(cfg, seed))
                 trained.append(f"{name} seed {seed}")
-            return
-        futures = {pool.submit(_worker_run, cfg, seed): (name, seed, path) for name, seed, cfg, path in todo}
-        for future in as_completed(futures):
-            name, seed, path = futures[future]
+                finished.add(path)
+                plan()
+                continue
+            in_flight[pool.submit(_worker_run, cfg, seed)] = (name, seed, path)
+            return True
+        return False
+
+    plan()
+    while True:
+        while len(in_flight) < eval_cfg.workers and start_next():
+            pass
+        if not in_flight:
+            break
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            name, seed, path = in_flight.pop(future)
             _save_run(path, future.result())
             trained.append(f"{name} seed {seed}")
-
-    # phase 1: searches (longest candidates first), on search_seed only; bases before the models built on them
-    search: dict[str, list[dict]] = {}
-    pending = [n for n in eval_cfg.models if n in needed and eval_cfg.spec(n).search]
-    while pending:
-        ready = [n for n in pending if resolver.base_raw(n) is not None]
-        if not ready:
-            raise SystemExit(f"models: circular base: {pending}")
-        jobs = [job(n, eval_cfg.search_seed, raw) for n in ready for raw in resolver.candidates(n)]
-        run_all(jobs)
-        for n in ready:
-            rows: list[dict[str, Any]] = []
-            for i, (_, _, _, path) in enumerate(j for j in jobs if j[0] == n):
-                run = json.loads(path.read_text()) if path.exists() else None
-                score = run["valid"]["warm_masked"]["ndcg@10"] if run else None
-                rows.append(
-                    {
-                        "candidate": i,
-                        "overrides": eval_cfg.spec(n).search[i],
-                        "valid_masked_ndcg@10": score,
-                        "valid_masked_hr@10": run["valid"]["warm_masked"]["hr@10"] if run else None,
-                        "train_seconds": run["train_seconds"] if run else None,
-                        "path": path.name,
-                    }
-                )
-            scored = [r for r in rows if r["valid_masked_ndcg@10"] is not None]
-            if len(scored) == len(rows):
-                best = max(scored, key=lambda r: (float(r["valid_masked_ndcg@10"]), -int(r["candidate"])))
-                resolver.chosen[n] = int(best["candidate"])
-                for r in rows:
-                    r["chosen"] = r["candidate"] == resolver.chosen[n]
-            else:
-                LOG.warning("%s: search incomplete (%d of %d candidates): left out", n, len(scored), len(rows))
-            search[n] = rows
-            pending.remove(n)
-    # phase 2: every model on its seeds, in (priority, seed, row) order
-    jobs = []
-    for name in names:
-        raw = resolver.raw(name)
-        if raw is None:
-            continue
-        for seed in eval_cfg.spec(name).seeds or eval_cfg.seeds:
-            jobs.append(job(name, seed, raw))
-    order = {n: i for i, n in enumerate(names)}
-    seed_rank = {s: i for i, s in enumerate(eval_cfg.seeds)}
-    jobs.sort(key=lambda j: (eval_cfg.spec(j[0]).priority, seed_rank.get(j[1], len(seed_rank) + j[1]), order[j[0]]))
-    run_all(jobs)
+            finished.add(path)
+        plan()
+    jobs = final_jobs
     if pool is not None:
         pool.shutdown()
     runs: dict[str, list[dict]] = {n: [] for n in names}
