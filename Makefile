@@ -53,9 +53,10 @@ test: install system-deps  ## the whole suite: unit + integration against real s
 test-unit: install  ## fast tests only
 	$(PY) -m pytest -q -m "not integration"
 
-lint: install  ## ruff lint + format check
+lint: install  ## ruff lint + format check + mypy (config in pyproject.toml)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: install  ## ruff format + autofix
 	$(PY) -m ruff format .

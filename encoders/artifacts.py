@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import shutil
@@ -42,7 +43,7 @@ def content_hash(opset: int) -> str:
     for path in (weights.minilm_dir() / "model.safetensors", weights.efficientnet_lite0_weights()):
         digest.update(_file_digest(path).encode())
     for module in (text_model, image_model, onnx_export):
-        digest.update(Path(module.__file__).read_bytes())
+        digest.update(Path(inspect.getfile(module)).read_bytes())
     digest.update(f"torch={torch.__version__};opset={opset}".encode())
     return digest.hexdigest()
 

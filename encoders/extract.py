@@ -88,10 +88,15 @@ def _embed_chunk(encoders: InProcessEncoders, rows: pd.DataFrame, base: Path, fi
             for j, i in enumerate(idx):
                 has_text[i] = result.errors[j] is None
                 text[i] = result.vectors[j]
-        payloads = {i: _read_image(paths[i]) for i in range(start, stop) if paths[i] is not None}
-        idx = [i for i, data in payloads.items() if data is not None]
+        images: dict[int, bytes] = {}
+        for i in range(start, stop):
+            path = paths[i]
+            data = _read_image(path) if path is not None else None
+            if data is not None:
+                images[i] = data
+        idx = list(images)
         if idx:
-            result = encoders.embed_images([payloads[i] for i in idx])
+            result = encoders.embed_images([images[i] for i in idx])
             for j, i in enumerate(idx):
                 if result.errors[j] is not None:
                     LOG.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,6 +18,8 @@ MODEL_NAME = "efficientnet-lite0"
 
 class EfficientNetLite0Features(nn.Module):
     """pixels float32 (B, 3, 224, 224), already normalised as (x - 127.5) / 127.5 -> features (B, 1280)."""
+
+    backbone: Any  # an efficientnet_lite_pytorch.EfficientNet (untyped library)
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()

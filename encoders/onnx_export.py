@@ -33,6 +33,8 @@ def _export(model: torch.nn.Module, args: tuple, path: Path, input_names, output
         optimize=True,
         verbose=False,
     )
+    if program is None:  # only None with the legacy exporter (dynamo=False), never used here
+        raise RuntimeError("torch.onnx.export returned no ONNXProgram")
     program.save(str(tmp), external_data=False)
     onnx.checker.check_model(str(tmp))
     tmp.replace(path)

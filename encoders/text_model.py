@@ -42,19 +42,48 @@ class _SelfAttention(nn.Module):
         return context.transpose(1, 2).reshape(b, s, h)
 
 
+# Containers named as in the checkpoint (state-dict keys such as encoder.layer.0.attention.output.dense.weight).
+class _Dense(nn.Module):
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, d_out)
+
+
+class _DenseNorm(nn.Module):
+    def __init__(self, d_in: int, d_out: int, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, d_out)
+        self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
+
+
+class _Attention(nn.Module):
+    def __init__(self, hidden: int, heads: int, eps: float) -> None:
+        super().__init__()
+        self.self = _SelfAttention(hidden, heads)
+        self.output = _DenseNorm(hidden, hidden, eps)
+
+
+class _Embeddings(nn.Module):
+    def __init__(self, config: dict, hidden: int, eps: float) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config["vocab_size"], hidden)
+        self.position_embeddings = nn.Embedding(config["max_position_embeddings"], hidden)
+        self.token_type_embeddings = nn.Embedding(config["type_vocab_size"], hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=eps)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, layers: list[_Layer]) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(layers)
+
+
 class _Layer(nn.Module):
     def __init__(self, hidden: int, heads: int, intermediate: int, eps: float) -> None:
         super().__init__()
-        self.attention = nn.Module()
-        self.attention.self = _SelfAttention(hidden, heads)
-        self.attention.output = nn.Module()
-        self.attention.output.dense = nn.Linear(hidden, hidden)
-        self.attention.output.LayerNorm = nn.LayerNorm(hidden, eps=eps)
-        self.intermediate = nn.Module()
-        self.intermediate.dense = nn.Linear(hidden, intermediate)
-        self.output = nn.Module()
-        self.output.dense = nn.Linear(intermediate, hidden)
-        self.output.LayerNorm = nn.LayerNorm(hidden, eps=eps)
+        self.attention = _Attention(hidden, heads, eps)
+        self.intermediate = _Dense(hidden, intermediate)
+        self.output = _DenseNorm(intermediate, hidden, eps)
 
     def forward(self, x: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
         attn = self.attention.output.dense(self.attention.self(x, additive_mask))
@@ -69,15 +98,12 @@ class MiniLMEncoder(nn.Module):
     def __init__(self, config: dict) -> None:
         super().__init__()
         hidden, eps = config["hidden_size"], config["layer_norm_eps"]
-        self.embeddings = nn.Module()
-        self.embeddings.word_embeddings = nn.Embedding(config["vocab_size"], hidden)
-        self.embeddings.position_embeddings = nn.Embedding(config["max_position_embeddings"], hidden)
-        self.embeddings.token_type_embeddings = nn.Embedding(config["type_vocab_size"], hidden)
-        self.embeddings.LayerNorm = nn.LayerNorm(hidden, eps=eps)
-        self.encoder = nn.Module()
-        self.encoder.layer = nn.ModuleList(
-            _Layer(hidden, config["num_attention_heads"], config["intermediate_size"], eps)
-            for _ in range(config["num_hidden_layers"])
+        self.embeddings = _Embeddings(config, hidden, eps)
+        self.encoder = _Encoder(
+            [
+                _Layer(hidden, config["num_attention_heads"], config["intermediate_size"], eps)
+                for _ in range(config["num_hidden_layers"])
+            ]
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

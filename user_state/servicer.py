@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from kairos.service.server import ServiceRegistration
 from kairos.v1 import user_state_pb2
@@ -56,7 +57,7 @@ class UserStateServicer:
 
 def registration(servicer: UserStateServicer) -> ServiceRegistration:
     """How KairosServer hosts the servicer (responses may be pre-encoded bytes, hence the own serializer)."""
-    requests = {
+    requests: dict[str, type[Message]] = {
         "AppendEvents": user_state_pb2.AppendEventsRequest,
         "GetSequence": user_state_pb2.GetSequenceRequest,
         "GetSequences": user_state_pb2.GetSequencesRequest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from encoders.client.backends import EmbeddingBackend
 from encoders.client.client import EncoderClient
 from encoders.client.inprocess_backend import InProcessBackend
 from encoders.client.settings import EncoderClientSettings
@@ -27,6 +28,7 @@ def create_encoder_client(
     """Triton backend when ``settings.triton_url`` is set, else in-process ONNX Runtime (loaded lazily)."""
     settings = settings or EncoderClientSettings()
     encoder_settings = encoder_settings or EncoderSettings()
+    backend: EmbeddingBackend
     if settings.triton_url:
         backend = TritonBackend(
             settings.triton_url,

@@ -118,10 +118,12 @@ class EncoderClient:
             return lambda t: self.backend.embed(modality, [content_by_key[k] for k in chunk], t)
 
         results = await asyncio.gather(*(self._call(request(c), deadline) for c in chunks), return_exceptions=True)
+        embedded: list[Embeddings] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        for chunk, result in zip(chunks, results, strict=True):
+            embedded.append(result)
+        for chunk, result in zip(chunks, embedded, strict=True):
             for j, key in enumerate(chunk):
                 error = result.errors[j]
                 if error is None:

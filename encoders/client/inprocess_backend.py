@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from encoders.client.backends import Modality
 from encoders.embeddings import Embeddings
@@ -34,7 +35,10 @@ class InProcessBackend:
 
     def _embed_sync(self, modality: Modality, items: Sequence[str | bytes]) -> Embeddings:
         encoders = self._load()
-        return encoders.embed_texts(items) if modality == "text" else encoders.embed_images(items)
+        # The client hands a backend strings for "text" and bytes for "image" (EmbeddingBackend.embed).
+        if modality == "text":
+            return encoders.embed_texts(cast(Sequence[str], items))
+        return encoders.embed_images(cast(Sequence[bytes], items))
 
     def known_max_batch_size(self, modality: Modality) -> int | None:
         return self._max_batch

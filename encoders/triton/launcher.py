@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from encoders.artifacts import ensure_onnx_artifacts
 from encoders.settings import REPO_ROOT
@@ -45,7 +46,7 @@ class LocalTriton:
         self.repository_settings = repository or RepositorySettings()
         self._process: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
-        self._log_file = None
+        self._log_file: BinaryIO | None = None
         self.workspace: Path | None = None
         self.http_port = self.grpc_port = self.metrics_port = 0
 

@@ -13,6 +13,14 @@ class FeatureTable:
     Mutated only from one thread at a time (the ranker's compute worker); readers on that thread.
     """
 
+    # Row-aligned columns, (re)allocated by _alloc.
+    text: np.ndarray
+    image: np.ndarray
+    has_text: np.ndarray
+    has_image: np.ndarray
+    updated_ms: np.ndarray
+    published_ms: np.ndarray
+
     def __init__(self, text_dim: int, image_dim: int, capacity: int = 1024) -> None:
         self.text_dim, self.image_dim = text_dim, image_dim
         self.ids: list[str] = []

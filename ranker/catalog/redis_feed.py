@@ -7,9 +7,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from ranker.catalog.records import ItemRecord, decode_records, encode_records
 
@@ -55,7 +57,7 @@ class RedisItemFeed:
     async def publish_delete(self, item_ids: list[str]) -> str:
         return await self._add({"kind": "delete", "origin": self.replica_id, "payload": "\n".join(item_ids)})
 
-    async def _add(self, fields: dict[str, object]) -> str:
+    async def _add(self, fields: dict[FieldT, EncodableT]) -> str:
         try:
             entry_id = await asyncio.wait_for(self._redis.xadd(self.stream, fields), self._timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
@@ -64,7 +66,12 @@ class RedisItemFeed:
 
     async def read_after(self, cursor: str, block_ms: int | None, count: int = 256) -> list[FeedEntry]:
         """Entries after ``cursor`` (blocking up to ``block_ms`` when none is there yet)."""
-        reply = await self._redis.xread({self.stream: cursor}, count=count, block=block_ms)
+        # redis-py types XREAD's reply as a union over protocols and decoding; this client (bytes, no
+        # decode_responses) gets [(stream, [(entry id, {field: value})])], or None when nothing came.
+        reply = cast(
+            list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
+            await self._redis.xread({self.stream: cursor}, count=count, block=block_ms),
+        )
         entries = []
         for _stream, items in reply or []:
             for entry_id, fields in items:

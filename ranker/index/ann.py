@@ -94,6 +94,7 @@ class IvfShortlist:
         nlist = min(self.config.ann_nlist or default_nlist(len(live)), max(1, size // 39))
         dim = self.dim + 1
         quantizer = faiss.IndexFlatL2(dim)
+        index: faiss.IndexIVF
         if self.config.ann_kind == "ivf_sq8":
             index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit)
         else:
@@ -102,7 +103,8 @@ class IvfShortlist:
         rng = np.random.default_rng(seed)
         sample = live if size == len(live) else np.sort(rng.choice(live, size, replace=False))
         index.train(reduce_items(vectors[sample], self.bound))
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        # faiss's bundled stubs omit the DirectMap class (it exists at runtime: faiss.DirectMap.Hashtable == 2).
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
         index.nprobe = min(self.config.ann_nprobe, nlist)
         self._quantizer = quantizer  # the IVF index does not own it: keep it alive
         self.index = index

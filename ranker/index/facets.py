@@ -72,7 +72,9 @@ class FacetColumns:
             self._values[key].append(value)
         return code
 
-    def write(self, rows: np.ndarray, attributes: Sequence[Mapping[str, str]], published_ms: Sequence[int]) -> None:
+    def write(
+        self, rows: np.ndarray, attributes: Sequence[Mapping[str, str]], published_ms: Sequence[int] | np.ndarray
+    ) -> None:
         """Set the attributes (replacing all earlier ones) and publication time of each of ``rows``."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:

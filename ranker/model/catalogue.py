@@ -73,7 +73,7 @@ class Catalogue:
         if modality not in ("text", "image"):
             raise ValueError(f"modality: expected 'text' or 'image', got {modality!r}")
         absent = np.zeros(len(self), dtype=bool)
-        return replace(self, **{f"has_{modality}": absent})
+        return replace(self, has_text=absent) if modality == "text" else replace(self, has_image=absent)
 
     def inputs(self, device: torch.device | str = "cpu") -> ItemInputs:
         """Torch view of the whole table; row index doubles as the item index."""

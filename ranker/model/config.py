@@ -9,13 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Modality = Literal["id", "text", "image"]
 
 
+def _content_modalities() -> list[Modality]:
+    return ["text", "image"]
+
+
 class ModelConfig(BaseModel):
     """Architecture of :class:`ranker.model.recommender.Recommender` (docs/model.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
     dim: int = Field(64, ge=4)
-    modalities: list[Modality] = Field(default_factory=lambda: ["text", "image"], min_length=1)
+    modalities: list[Modality] = Field(default_factory=_content_modalities, min_length=1)
     text_dim: int = Field(384, ge=1)
     image_dim: int = Field(1280, ge=1)
     num_items: int = Field(0, ge=0, description="size of the ID embedding table (IDs on only)")

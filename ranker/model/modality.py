@@ -14,6 +14,9 @@ class FeatureProjection(nn.Module):
     individual items from a few feature values and generalises to items it never saw.
     """
 
+    mean: torch.Tensor  # buffers (register_buffer in __init__)
+    std: torch.Tensor
+
     def __init__(self, in_dim: int, dim: int, hidden: int = 0, feature_dropout: float = 0.0) -> None:
         super().__init__()
         self.feature_dropout = nn.Dropout(feature_dropout)

@@ -114,6 +114,8 @@ class Recommender(nn.Module):
         self.encoders = nn.ModuleList(
             SequenceEncoder(d, cfg.heads, cfg.layers, cfg.dropout, cfg.cross_domain) for _ in cfg.modalities
         )
+        self.gap_embedding: nn.Embedding | None
+        self.domain_query: nn.Embedding | None
         if cfg.request_gap:
             self.gap_embedding = nn.Embedding(num_bucket_embeddings(cfg.interval_buckets), m * d)
             nn.init.zeros_(self.gap_embedding.weight)
@@ -176,7 +178,9 @@ class Recommender(nn.Module):
         modality's vectors, (..., d)) with ``impute_missing``, else the learned absent vector (d,)."""
         if self.imputers is not None and other is not None:
             return self.imputers[name](other)
-        return self.projections[name].absent
+        projection = self.projections[name]
+        assert isinstance(projection, FeatureProjection)  # projections holds only FeatureProjection modules
+        return projection.absent
 
     def time_features(self, seq: SequenceInputs) -> torch.Tensor:
         """(B, L, 2d) embedding of interval buckets and absolute-time phases (temporal MoE on only)."""

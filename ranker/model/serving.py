@@ -333,7 +333,12 @@ class ServingModel:
         joined = torch.cat(history, dim=-1).numpy()
         times, lengths = seq.times_ms.numpy(), lengths_t.numpy()
         # Domains shape the state only in cross-domain models (hierarchical attention); elsewhere they are no key.
-        domains = seq.domains.numpy() if self._model.cfg.cross_domain else np.zeros_like(times[:, :0])
+        if self._model.cfg.cross_domain:
+            if seq.domains is None:
+                raise ValueError("a cross-domain model needs the history's domains")
+            domains = seq.domains.numpy()
+        else:
+            domains = np.zeros_like(times[:, :0])
         keys = [history_key(joined[b, :n], times[b, :n], domains[b, :n]) for b, n in enumerate(lengths)]
         base = np.empty((len(keys), self._model.cfg.user_dim), dtype=np.float32)
         missing = []

@@ -74,6 +74,8 @@ def read_events(source: EventsSource) -> EventTable:
         return EventTable.from_frame(pd.DataFrame(rows, columns=list(COLUMNS)))
     from ranker.data.loaders import load_events
 
+    if source.file is None:  # EventsSource sets exactly one of event_log and file
+        raise ValueError("events: set exactly one of event_log or file")
     events = load_events(Path(source.file), time_unit=source.time_unit)
     n = len(events)
     return EventTable(

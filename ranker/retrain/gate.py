@@ -100,7 +100,7 @@ class Decision:
 
 def decide(
     candidate: SliceScore, served: SliceScore | None, metric: str, margin: float, min_cases: int
-) -> tuple[Decision, dict[str, object] | None]:
+) -> tuple[Decision, dict[str, float | bool] | None]:
     """Publish when the candidate's mean ``metric`` is at least the served one's x (1 - margin); also returns the
     paired difference (candidate - served) for the report."""
     cases = len(candidate.ndcg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +14,8 @@ from prometheus_client import Histogram
 
 from kairos.v1 import ranker_pb2
 from ranker.index import SearchQuery, SearchResult
+from ranker.index.facets import ItemFilterSpec
+from ranker.index.item_index import ItemIndex
 from ranker.service.batcher import MicroBatcher
 from ranker.service.compute import ComputeWorker
 from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
@@ -43,7 +46,7 @@ class Pending:
 class Answer:
     items: list[tuple[str, float]]
     model_version: str
-    degradations: list[int] = field(default_factory=list)
+    degradations: list[ranker_pb2.Degradation] = field(default_factory=list)
     unknown_candidate_ids: list[str] = field(default_factory=list)
     history_length: int = 0
     request_time_ms: int = 0
@@ -177,9 +180,10 @@ class RecommendPipeline:
             results = self._search(state, users, queries, [histories[i] for i in personal], hist)
             stage["scoring"].observe(time.perf_counter() - encoded)
             for i, result in zip(personal, results, strict=True):
-                answers[i] = self._answer(state, batch[i].query, histories[i], user_state_down)
-                answers[i].items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
-                answers[i].unknown_candidate_ids = result.unknown_candidate_ids
+                scored = self._answer(state, batch[i].query, histories[i], user_state_down)
+                scored.items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
+                scored.unknown_candidate_ids = result.unknown_candidate_ids
+                answers[i] = scored
         for i, answer in enumerate(answers):
             if answer is None:
                 answers[i] = self._fallback(state, batch[i].query, histories[i], user_state_down)
@@ -206,7 +210,7 @@ class RecommendPipeline:
                 state.index.vectors,
                 history_item_bias(h, bias[j]),
                 q,
-                (lambda item, spec=q.filter: state.index.allows(item, spec)) if q.filtered else lambda _: True,
+                functools.partial(_allowed, state.index, q.filter) if q.filtered else _anything,
             )
             for j, (result, q, h) in enumerate(zip(results, queries, histories, strict=True))
         ]
@@ -241,3 +245,12 @@ class RecommendPipeline:
             q.k, eligible, state.catalog.recent_ids, exclude=exclude, candidates=q.candidate_ids
         )
         return answer
+
+
+def _allowed(index: ItemIndex, spec: ItemFilterSpec | None, item_id: str) -> bool:
+    """Whether ``item_id`` passes a query's filter (merge_history's eligibility test)."""
+    return index.allows(item_id, spec)
+
+
+def _anything(_item_id: str) -> bool:
+    return True

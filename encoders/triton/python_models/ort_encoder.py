@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -27,10 +28,12 @@ class TritonPythonModel:
         path = os.path.join(args["model_repository"], args["model_version"], params["onnx_file"])
         threads = int(params.get("intra_op_threads", "0"))
         self.kind = params["kind"]
-        self.encoder = OrtTextEncoder(path, threads) if self.kind == "text" else OrtImageEncoder(path, threads)
+        self.encoder = (
+            OrtTextEncoder(Path(path), threads) if self.kind == "text" else OrtImageEncoder(Path(path), threads)
+        )
 
     def _run(self, requests: list) -> tuple[np.ndarray, list[int]]:
-        if self.kind == "text":
+        if isinstance(self.encoder, OrtTextEncoder):
             ids = [pb_utils.get_input_tensor_by_name(r, TEXT_INPUTS[0]).as_numpy() for r in requests]
             masks = [pb_utils.get_input_tensor_by_name(r, TEXT_INPUTS[1]).as_numpy() for r in requests]
             longest = max(a.shape[1] for a in ids)
