@@ -1,7 +1,7 @@
-"""Render every service's typed settings as the README's configuration reference (or check it is current).
+"""Render every service's typed settings as the configuration reference in docs/configuration.md (or check it).
 
 python scripts/settings_reference.py            # print the markdown
-python scripts/settings_reference.py --write    # replace the block between the markers in README.md
+python scripts/settings_reference.py --write    # replace the block between the markers in docs/configuration.md
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = REPO_ROOT / "docs" / "configuration.md"
 BEGIN, END = "<!-- settings-reference:begin -->", "<!-- settings-reference:end -->"
 
 
 def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
-    """(title, class) of every settings class an operator may set, in README order."""
+    """(title, class) of every settings class an operator may set, in the reference's order."""
     from deploy.load.settings import LoadSettings
     from deploy.local.settings import SuiteSettings
     from encoders.settings import EncoderSettings
@@ -95,20 +96,20 @@ def render() -> str:
 
 
 def readme_block(readme: str) -> str:
-    """The generated block currently in the README (markers included)."""
+    """The generated block currently in the document (markers included)."""
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     return readme[start:end]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="update README.md in place")
+    parser.add_argument("--write", action="store_true", help="update docs/configuration.md in place")
     args = parser.parse_args()
     table = render()
     if not args.write:
         print(table)
         return 0
-    path = REPO_ROOT / "README.md"
+    path = REFERENCE
     readme = path.read_text()
     path.write_text(readme.replace(readme_block(readme), table))
     return 0

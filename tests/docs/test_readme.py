@@ -5,12 +5,41 @@ from __future__ import annotations
 import re
 import subprocess
 
-from scripts.settings_reference import REPO_ROOT, readme_block, render
+from scripts.settings_reference import REFERENCE, REPO_ROOT, readme_block, render
+
+README_MAX_LINES = 200
+DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+
+
+def _expand_braces(path: str) -> list[str]:
+    """'a/{b,c}.py' -> ['a/b.py', 'a/c.py'] (one brace group, as the docs write file lists)."""
+    match = re.search(r"\{([^}]*)\}", path)
+    if match is None:
+        return [path]
+    return [path[: match.start()] + part + path[match.end() :] for part in match.group(1).split(",")]
 
 
 def test_settings_reference_is_current() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert readme_block(readme) == render(), "run: python scripts/settings_reference.py --write"
+    assert readme_block(REFERENCE.read_text()) == render(), "run: python scripts/settings_reference.py --write"
+
+
+def test_the_readme_is_short_and_every_linked_or_quoted_path_exists() -> None:
+    assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= README_MAX_LINES
+    missing = []
+    for doc in DOCUMENTS:
+        text = doc.read_text()
+        links = re.findall(r"\]\(([^)#]+)\)", text)
+        quoted = re.findall(
+            r"`((?:docs|deploy|ranker|user_state|kairos|encoders|bench|scripts|protos)/[^`*<> ]+)`", text
+        )
+        for target in links:
+            if not target.startswith("http") and not (doc.parent / target).exists():
+                missing.append(f"{doc.name}: {target}")
+        for quote in quoted:
+            for path in _expand_braces(quote.split("#")[0].rstrip("/")):
+                if not (REPO_ROOT / path).exists():
+                    missing.append(f"{doc.name}: {path}")
+    assert not missing, missing
 
 
 def test_every_make_target_the_readme_names_exists() -> None:
