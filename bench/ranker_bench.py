@@ -56,14 +56,15 @@ from tqdm import tqdm
 from bench.catalogue import T0, bench_catalogue
 from bench.timing import best_seconds
 from kairos.client import ChannelSettings, KairosError, RankerClient, UserStateClient
+from kairos.harness.ports import free_port
+from kairos.harness.process import REPO_ROOT, ServerProcess
+from kairos.harness.readiness import grpc_serving, wait_until
+from kairos.harness.redis_server import RedisServer
 from kairos.service.gc_pauses import freeze_heap
 from kairos.v1 import events_pb2, ranker_pb2
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
 from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16, prefilter_kind
 from ranker.service.model_adapter import ModelAdapter
-from tests.support.ports import free_port
-from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
-from tests.support.redis_server import RedisServer
 
 GOLDEN = 0.6180339887498949
 USERS = 512

@@ -32,9 +32,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from kairos.client import ChannelSettings, KairosError, RankerClient, UserStateClient
+from kairos.harness.ports import free_port
+from kairos.harness.process import REPO_ROOT, ServerProcess
+from kairos.harness.readiness import grpc_serving, wait_until
 from kairos.v1 import events_pb2, ranker_pb2, user_state_pb2
-from tests.support.ports import free_port
-from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
 
 SAMPLE_EVERY_S = 5.0
 T0 = 1_700_000_000_000

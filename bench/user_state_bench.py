@@ -29,10 +29,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from kairos.client import ChannelSettings, UserStateClient
+from kairos.harness.ports import free_port
+from kairos.harness.process import REPO_ROOT, ServerProcess
+from kairos.harness.readiness import grpc_serving, wait_until
+from kairos.harness.redis_server import RedisServer
 from kairos.v1 import events_pb2, user_state_pb2
-from tests.support.ports import free_port
-from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
-from tests.support.redis_server import RedisServer
 
 T0 = 1_700_000_000_000
 EVENTS_PER_USER = 50

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from deploy.local.settings import REPO_ROOT
+from kairos.harness.readiness import grpc_serving
+from kairos.harness.signals import alive, stop_pid
 
 
 @dataclass(frozen=True)
@@ -28,30 +25,7 @@ class ServiceSpec:
 
 def grpc_health_serving(address: str) -> Callable[[], bool]:
     """Readiness probe: the standard gRPC health service answers SERVING."""
-
-    def probe() -> bool:
-        try:
-            with grpc.insecure_channel(address) as channel:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-                return reply.status == health_pb2.HealthCheckResponse.SERVING
-        except grpc.RpcError:
-            return False
-
-    return probe
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs; reaps it first when it is our own exited child (else it lingers as a zombie)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return lambda: grpc_serving(address, timeout_s=1.0)
 
 
 class ProcessSupervisor:
@@ -66,7 +40,7 @@ class ProcessSupervisor:
         if not path.is_file():
             return None
         pid = int(path.read_text())
-        if not _alive(pid):
+        if not alive(pid):
             path.unlink(missing_ok=True)
             return None
         return pid
@@ -105,13 +79,6 @@ class ProcessSupervisor:
         pid = self.pid_of(name)
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
+        stop_pid(pid, timeout_s)
         (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
         return True

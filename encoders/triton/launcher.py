@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
 from encoders.artifacts import ensure_onnx_artifacts
 from encoders.settings import REPO_ROOT
 from encoders.triton.model_configs import IMAGE_ENCODER, TEXT_ENCODER
-from encoders.triton.ports import free_port
 from encoders.triton.repository import generate_repository
 from encoders.triton.server_binary import prepare_server, server_environment
 from encoders.triton.settings import Flavor, LauncherSettings, RepositorySettings
+from kairos.harness.ports import free_port
+from kairos.harness.process import ServerProcess
+from kairos.harness.readiness import http_ready
 
 LOG = logging.getLogger(__name__)
 
@@ -44,9 +39,8 @@ class LocalTriton:
     ) -> None:
         self.settings = settings or LauncherSettings()
         self.repository_settings = repository or RepositorySettings()
-        self._process: subprocess.Popen | None = None
+        self._process: ServerProcess | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
-        self._log_file: BinaryIO | None = None
         self.workspace: Path | None = None
         self.http_port = self.grpc_port = self.metrics_port = 0
 
@@ -69,7 +63,7 @@ class LocalTriton:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.alive()
 
     def _prepare_workspace(self) -> Path:
         if self.settings.workspace is None:
@@ -125,7 +119,6 @@ class LocalTriton:
         self.grpc_port = s.grpc_port or free_port(s.host)
         self.metrics_port = s.metrics_port or free_port(s.host)
         env = server_environment(layout, [REPO_ROOT])
-        self._log_file = self.log_path.open("wb")
         command = self._command(layout.binary, repository, layout.backend_dir)
         LOG.info(
             "starting tritonserver",
@@ -136,9 +129,8 @@ class LocalTriton:
                 "metrics_port": self.metrics_port,
             },
         )
-        self._process = subprocess.Popen(
-            command, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.log_path.unlink(missing_ok=True)
+        self._process = ServerProcess(command, self.log_path, env=env, python=False, new_session=True).start()
         try:
             self._wait_ready()
         except BaseException:
@@ -146,50 +138,20 @@ class LocalTriton:
             raise
         return self
 
-    def _log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.settings.startup_timeout_s
-        url = f"{self.http_url}/v2/health/ready"
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                code = None if self._process is None else self._process.returncode
-                raise TritonStartupError(f"tritonserver exited with code {code}:\n{self._log_tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=1.0) as response:
-                    if response.status == 200:
-                        LOG.info("tritonserver ready", extra={"grpc_url": self.grpc_url})
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        raise TritonStartupError(
-            f"tritonserver not ready after {self.settings.startup_timeout_s}s:\n{self._log_tail()}"
-        )
+        assert self._process is not None
+        try:
+            self._process.wait_ready(
+                lambda: http_ready(f"{self.http_url}/v2/health/ready"), self.settings.startup_timeout_s, "tritonserver"
+            )
+        except (RuntimeError, TimeoutError) as exc:
+            raise TritonStartupError(f"{exc}\n{self._process.log_tail()}") from exc
+        LOG.info("tritonserver ready", extra={"grpc_url": self.grpc_url})
 
     def stop(self) -> int | None:
         """SIGTERM, wait ``shutdown_timeout_s``, then SIGKILL the process group. Returns the exit code."""
         process, self._process = self._process, None
-        code = None
-        if process is not None:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(self.settings.shutdown_timeout_s)
-                except subprocess.TimeoutExpired:
-                    LOG.warning(
-                        "tritonserver ignored SIGTERM; killing it", extra={"waited_s": self.settings.shutdown_timeout_s}
-                    )
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-            code = process.returncode
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        code = None if process is None else process.terminate(self.settings.shutdown_timeout_s)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

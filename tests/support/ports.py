@@ -1,12 +1,7 @@
-"""Free loopback ports for servers started by tests."""
+"""Free loopback ports for servers started by tests (kairos.harness)."""
 
 from __future__ import annotations
 
-import socket
+from kairos.harness.ports import free_port
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on `host` that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port"]
