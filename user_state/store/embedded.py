@@ -13,7 +13,6 @@ only way a newer state written by the writer could have left the cache before th
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import queue
@@ -23,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,63 +33,12 @@ from user_state.events import Event
 from user_state.metrics import StoreMetrics
 from user_state.settings import UserStateSettings
 from user_state.store.base import AppendResult, EventStore, SequenceFilter
+from user_state.store.embedded_rows import EMPTY, SCHEMA, _load_user, _now_ms, _UserState, select
+from user_state.store.embedded_transaction import _Transaction
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "events.sqlite3"
-
-SCHEMA = """
--- One b-tree clustered by user and time: a user's sequence is one range scan. (user_id, event_id) is unique
--- by construction: the single writer checks every append against the user's retained ids.
-CREATE TABLE IF NOT EXISTS events (
-    user_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,             -- milliseconds since the Unix epoch
-    seq INTEGER NOT NULL,            -- per-user arrival counter: breaks timestamp ties
-    event_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    PRIMARY KEY (user_id, ts, seq)
-) WITHOUT ROWID;
--- Last append per user; kept only while a TTL is configured (emptied at start-up otherwise).
-CREATE TABLE IF NOT EXISTS users (
-    user_id TEXT PRIMARY KEY,
-    last_write_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS users_by_last_write ON users (last_write_ms);
-"""
-_SELECT_USER = "SELECT seq, event_id, item_id, ts, domain, event_type FROM events WHERE user_id = ? ORDER BY ts, seq"
-_TRIM = "DELETE FROM events WHERE user_id = ? AND (ts, seq) < (?, ?)"
-_SELECT_LAST_WRITE = "SELECT last_write_ms FROM users WHERE user_id = ?"
-_INSERT = "INSERT INTO events (user_id, ts, seq, event_id, item_id, domain, event_type) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_TOUCH_USER = (
-    "INSERT INTO users (user_id, last_write_ms) VALUES (?, ?) "
-    "ON CONFLICT (user_id) DO UPDATE SET last_write_ms = excluded.last_write_ms"
-)
-
-
-@dataclass(slots=True)
-class _UserState:
-    """One user's retained events, sorted by (timestamp, arrival). Never mutated once in the cache."""
-
-    events: list[Event] = field(default_factory=list)
-    ts: list[int] = field(default_factory=list)  # events' timestamps, for bisect
-    seqs: list[int] = field(default_factory=list)  # events' arrival counters
-    ids: set[str] = field(default_factory=set)
-    next_seq: int = 0
-    last_write_ms: int = 0  # 0 = unknown (no TTL was configured when last written)
-    encoded: bytes | None = None  # every event as Sequence.events fields, built on first read
-
-    def copy(self) -> _UserState:
-        return _UserState(
-            list(self.events), list(self.ts), list(self.seqs), set(self.ids), self.next_seq, self.last_write_ms
-        )
-
-    def expired(self, ttl_ms: int | None, now_ms: int) -> bool:
-        return ttl_ms is not None and bool(self.events) and 0 < self.last_write_ms < now_ms - ttl_ms
-
-
-EMPTY = _UserState()
 
 
 @dataclass(slots=True)
@@ -108,10 +56,6 @@ class _Delete:
 _STOP = object()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _resolve(future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
     if future.done():  # the caller went away (deadline, cancellation)
         return
@@ -119,20 +63,6 @@ def _resolve(future: asyncio.Future[Any], result: Any = None, error: BaseExcepti
         future.set_exception(error)
     else:
         future.set_result(result)
-
-
-def select(state: _UserState, flt: SequenceFilter) -> list[Event]:
-    """The events of `state` that `flt` keeps, oldest first."""
-    events = state.events
-    if not flt.is_plain:
-        lo = bisect.bisect_left(state.ts, flt.since_ms) if flt.since_ms else 0
-        hi = bisect.bisect_left(state.ts, flt.until_ms) if flt.until_ms else len(events)
-        events = events[lo:hi]
-        if flt.domain:
-            events = [e for e in events if e.domain == flt.domain]
-    if flt.limit and len(events) > flt.limit:
-        return events[len(events) - flt.limit :]
-    return events if events is not state.events else list(events)
 
 
 class EmbeddedStore(EventStore):
@@ -427,121 +357,3 @@ class EmbeddedStore(EventStore):
                 self._cache[user_id] = EMPTY
         if deleted:
             log.info("expired users deleted", extra={"users": deleted})
-
-
-class _Transaction:
-    """The writer's work for one group: working copies of the touched users and the SQL to run.
-
-    Inserts are buffered and sent with one executemany; a user's trimmed events are deleted with one range
-    statement at the end (everything before the oldest retained (ts, seq)), so a group costs a handful of
-    statements however many events it holds.
-    """
-
-    def __init__(self, store: EmbeddedStore, conn: sqlite3.Connection) -> None:
-        self.store = store
-        self.conn = conn
-        self.now_ms = _now_ms()
-        self.working: dict[str, _UserState] = {}
-        self.inserts: list[tuple[Any, ...]] = []
-        self.trimmed: set[str] = set()
-        self.accepted: list[Event] = []  # newly accepted events, in arrival order (for the event log)
-
-    def state(self, user_id: str) -> _UserState:
-        """The user's working copy (from the group, the cache or disk; expired users start empty)."""
-        state = self.working.get(user_id)
-        if state is not None:
-            return state
-        base = self.store._cached(user_id)
-        if base is None:
-            base = _load_user(self.conn, user_id, self.store.ttl_ms is not None)
-        if base.expired(self.store.ttl_ms, self.now_ms):
-            self.conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-            base = EMPTY
-        state = self.working[user_id] = base.copy()
-        return state
-
-    def append(self, events: Sequence[Event]) -> AppendResult:
-        cap = self.store.cap
-        touched: dict[str, _UserState] = {}
-        appended = duplicates = 0
-        for event in events:
-            user_id = event.user_id
-            state = touched.get(user_id)
-            if state is None:
-                state = touched[user_id] = self.state(user_id)
-            if event.event_id in state.ids:
-                duplicates += 1
-                continue
-            seq = state.next_seq
-            state.next_seq = seq + 1
-            ts = event.timestamp_ms
-            if not state.ts or ts >= state.ts[-1]:
-                state.ts.append(ts)
-                state.seqs.append(seq)
-                state.events.append(event)
-            else:  # a late event goes after every event with the same timestamp (arrival order)
-                at = bisect.bisect_right(state.ts, ts)
-                state.ts.insert(at, ts)
-                state.seqs.insert(at, seq)
-                state.events.insert(at, event)
-            state.ids.add(event.event_id)
-            self.inserts.append((user_id, ts, seq, event.event_id, event.item_id, event.domain, event.event_type))
-            self.accepted.append(event)
-            appended += 1
-        for user_id, state in touched.items():
-            state.last_write_ms = self.now_ms
-            excess = len(state.events) - cap
-            if excess > 0:
-                for old in state.events[:excess]:
-                    state.ids.discard(old.event_id)
-                del state.events[:excess]
-                del state.ts[:excess]
-                del state.seqs[:excess]
-                self.trimmed.add(user_id)
-        return AppendResult(appended, duplicates)
-
-    def delete_user(self, user_id: str) -> int:
-        count = len(self.state(user_id).events)
-        self.flush_inserts()
-        self.conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        self.conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
-        self.working[user_id] = _UserState()
-        self.trimmed.discard(user_id)
-        return count
-
-    def flush_inserts(self) -> None:
-        if self.inserts:
-            self.conn.executemany(_INSERT, self.inserts)
-            self.inserts = []
-
-    def flush(self) -> None:
-        """Send the buffered inserts, the trims and (with a TTL) the users' last-write times."""
-        self.flush_inserts()
-        trims = []
-        for user_id in self.trimmed:
-            state = self.working[user_id]
-            if state.events:
-                trims.append((user_id, state.ts[0], state.seqs[0]))
-            else:
-                self.conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        if trims:
-            self.conn.executemany(_TRIM, trims)
-        if self.store.ttl_ms is not None:
-            touched = [(u, s.last_write_ms) for u, s in self.working.items() if s.last_write_ms == self.now_ms]
-            self.conn.executemany(_TOUCH_USER, touched)
-
-
-def _load_user(conn: sqlite3.Connection, user_id: str, with_last_write: bool) -> _UserState:
-    """Read one user's events (ordered) and, when a TTL is configured, last write time from `conn`."""
-    state = _UserState()
-    events, stamps, seqs, ids = state.events, state.ts, state.seqs, state.ids
-    for seq, event_id, item_id, ts, domain, event_type in conn.execute(_SELECT_USER, (user_id,)):
-        events.append(Event(event_id, user_id, item_id, ts, domain, event_type))
-        stamps.append(ts)
-        seqs.append(seq)
-        ids.add(event_id)
-    state.next_seq = max(seqs) + 1 if seqs else 0
-    if with_last_write:
-        row = conn.execute(_SELECT_LAST_WRITE, (user_id,)).fetchone()
-        state.last_write_ms = row[0] if row else 0
-    return state
