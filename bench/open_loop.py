@@ -21,8 +21,10 @@ Higher rates at a size are skipped once one has p99 above ``--stop-p99-ms`` or m
 One row is repeated with bench/js/open_loop.js (grpc-js on Node) when `node` and bench/js/node_modules exist
 (`npm ci --prefix bench/js`), to show whether the Python generator limits the figures.
 ANN recall@10 at 1M against exact float32 scoring: bench/ranker_bench.py's recall_at_10 (same vectors as served).
-Writes ``open_loop.json``, ``open_loop.md`` and ``open_loop.png`` under ``--out-dir`` and merges the headline
-keys into ``--ranker-json`` (other keys kept). The load generator shares the machine with the servers.
+Writes ``open_loop.json``, ``open_loop.md`` and ``open_loop.png`` (``--name``) under ``--out-dir`` and merges the
+headline keys into ``--ranker-json`` (other keys kept). ``--ranker-env KEY=VALUE`` runs the rankers with extra
+environment variables (e.g. a setting to compare; recorded in the report). The load generator shares the machine
+with the servers.
 """
 
 from __future__ import annotations
@@ -99,14 +101,16 @@ def start_user_state(workdir: Path) -> tuple[ServerProcess, str]:
     return proc, address
 
 
-def start_ranker(workdir: Path, name: str, artifact: Path, user_state: str, synthetic: int) -> Ranker:
-    """`python -m bench.ranker_server` with ``synthetic`` extra items; returns once health says SERVING."""
+def start_ranker(
+    workdir: Path, name: str, artifact: Path, user_state: str, synthetic: int, env: dict[str, str] | None = None
+) -> Ranker:
+    """`python -m bench.ranker_server` with ``synthetic`` extra items (and ``env``); returns once SERVING."""
     port, metrics_port = free_port(), free_port()
     args = ["-m", "bench.ranker_server", "--synthetic-items", str(synthetic), "serve", "--artifact", str(artifact)]
     args += ["--user-state", user_state, "--port", str(port), "--metrics-port", str(metrics_port)]
     args += ["--artifact-poll-s", "0", "--data-dir", str(workdir / name), "--log-level", "WARNING"]
     start = time.perf_counter()
-    proc = ServerProcess(args, workdir / f"{name}.log", env=QUIET_ENV).start()
+    proc = ServerProcess(args, workdir / f"{name}.log", env={**QUIET_ENV, **(env or {})}).start()
     address = f"127.0.0.1:{port}"
     wait_until(lambda: grpc_serving(address, timeout_s=0.2) or not proc.alive(), 1800, f"ranker {name}", 0.02)
     serving_s = time.perf_counter() - start
@@ -364,6 +368,7 @@ class Plan:
     js_size: str | None
     js_rate: float
     recall_users: int
+    ranker_env: dict[str, str]
 
 
 def measured_run(
@@ -393,7 +398,7 @@ def measure_size(
     n = parse_size(name)
     busy = busy_processes()
     print(f"[{name}] other processes using CPU: {busy or 'none'}; starting the ranker with {n:,} items ...", flush=True)
-    ranker = start_ranker(workdir, f"ranker-{name}", artifact, user_state[1], max(0, n - real_items))
+    ranker = start_ranker(workdir, f"ranker-{name}", artifact, user_state[1], max(0, n - real_items), plan.ranker_env)
     result: dict = {"items": max(n, real_items), "time_to_serving_s": ranker.serving_s, "busy_at_start": busy}
     try:
         cpu = CpuMeter(ranker.proc.pid, user_state[0].pid)
@@ -501,9 +506,9 @@ def git_context() -> dict[str, object]:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout.rstrip()
 
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line]
     return {"git_commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
 
 
@@ -533,6 +538,9 @@ def headline(report: dict) -> dict[str, float]:
             out[f"open_loop_js_p50_ms_at_{js['offered_rps']:g}_{name}"] = js["p50_ms"]
     if "ann_recall_at_10_1m" in report:
         out["ann_recall_at_10_1m"] = report["ann_recall_at_10_1m"]
+    others = [r["cpu_cores"]["other"] for s in report["sizes"].values() for r in s["rates"] if "cpu_cores" in r]
+    if others:  # the machine's contention: cores other processes used, mean over the rows
+        out["open_loop_other_cpu_cores_mean"] = sum(others) / len(others)
     out["open_loop_fresh_event_share"] = report["fresh_event_share"]
     out["open_loop_seconds_per_rate"] = report["seconds_per_rate"]
     return {k: v for k, v in out.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
@@ -561,6 +569,11 @@ def markdown(report: dict) -> str:
         "",
         "Other processes using CPU at start: " + ("; ".join(report["busy_at_start"]) or "none") + ".",
         "",
+        "Ranker settings: defaults"
+        + (" plus environment " + ", ".join(f"`{k}={v}`" for k, v in report["ranker_env"].items()))
+        * bool(report["ranker_env"])
+        + ".",
+        "",
         f"Code: commit {report['git_commit']}"
         + (
             f" with {len(report['uncommitted_files'])} uncommitted tracked files in the working tree "
@@ -579,7 +592,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {s['items']:,} | {s['time_to_serving_s']:.1f} | {s['memory_at_serving']['rss_mb']:.0f} | "
             f"{s['memory_after_load']['rss_mb']:.0f} | {fmt(s['memory_after_load'].get('peak_rss_mb'), 0)} | "
-            f"{s['max_rps_p99_50ms']:g}/s{bound} |"
+            + (f"{s['max_rps_p99_50ms']:g}/s{bound} |" if s["max_rps_p99_50ms"] else "none of the rates tested |")
         )
     if "ann_recall_at_10_1m" in report:
         lines += ["", f"ANN recall@10 vs exact at 1M items: **{report['ann_recall_at_10_1m']:.3f}**."]
@@ -587,6 +600,10 @@ def markdown(report: dict) -> str:
         lines += [
             "",
             f"## {name} items",
+            "",
+            "Other processes using CPU when this size started: "
+            + ("; ".join(s.get("busy_at_start", [])) or "none")
+            + ".",
             "",
             "| client | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | send lag p99 ms |"
             " batch | cache miss | user_state | history_model | scoring | batch_wait | compute_wait | server p99 |"
@@ -621,7 +638,9 @@ def markdown(report: dict) -> str:
         "server p99: bucket estimate of the server-side Recommend latency (`kairos_rpc_latency_seconds`). "
         "batch: mean requests per micro-batch; cache miss: share of user vectors computed by a forward pass. "
         "Full per-stage p50/p99 estimates are in open_loop.json. cores: CPU cores used on average during the "
-        "run by the ranker, the load generator, and every other process on the machine (other people's work).",
+        "run by the ranker, the load generator, and every other process on the machine (other people's work): "
+        "with 2 cores, a row whose `other` is well above zero measured the machine's contention as much as the "
+        "ranker.",
         "",
     ]
     return "\n".join(lines)
@@ -690,6 +709,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Plan]
     p.add_argument("--out-dir", type=Path, default=REPO_ROOT / "reports" / "bench")
     p.add_argument("--ranker-json", type=Path, default=REPO_ROOT / "reports" / "bench" / "ranker.json")
     p.add_argument("--no-merge", action="store_true", help="do not touch --ranker-json")
+    p.add_argument("--name", default="open_loop", help="file stem of the reports")
+    p.add_argument("--ranker-env", nargs="*", default=[], metavar="KEY=VALUE", help="extra ranker environment")
     args = p.parse_args(argv)
     rates = {name: list(map(float, (QUICK_RATES if args.quick else DEFAULT_RATES).get(name, (20, 500))))
              for name in args.sizes}  # fmt: skip
@@ -706,6 +727,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Plan]
         js_size=None if args.js_size == "none" else args.js_size,
         js_rate=args.js_rate,
         recall_users=args.recall_users or (16 if args.quick else 64),
+        ranker_env=dict(item.split("=", 1) for item in args.ranker_env),
     )
     return args, plan
 
@@ -724,6 +746,7 @@ def run(args: argparse.Namespace, plan: Plan) -> dict:
         histories = dict(list(histories.items())[: args.max_users])
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "ranker_env": plan.ranker_env,
         "artifact": artifact.name,
         **git_context(),
         "cpu_cores": os.cpu_count(),
@@ -766,10 +789,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     keys = headline(report)
     report["headline"] = keys
-    (args.out_dir / "open_loop.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-    (args.out_dir / "open_loop.md").write_text(markdown(report))
-    plotted = plot(report, args.out_dir / "open_loop.png")
-    print(f"wrote {args.out_dir}/open_loop.json, open_loop.md" + (", open_loop.png" if plotted else " (no plot)"))
+    stem = args.out_dir / args.name
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    stem.with_suffix(".md").write_text(markdown(report))
+    plotted = plot(report, stem.with_suffix(".png"))
+    print(f"wrote {stem}.json, {stem}.md" + (f", {stem}.png" if plotted else " (no plot)"))
     if not args.no_merge:
         merge_into(args.ranker_json, keys)
         print(f"merged {len(keys)} keys into {args.ranker_json}")
