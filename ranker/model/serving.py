@@ -39,6 +39,7 @@ from ranker.model.catalogue import Catalogue
 from ranker.model.history_cache import HistoryStateCache, history_key
 from ranker.model.new_item_boost import NewItemBoost
 from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
+from ranker.model.serving_checks import check_times
 
 
 class ServingModel:
@@ -190,7 +191,7 @@ class ServingModel:
         domain indices (cross-domain models; default domain 0). ``history_item_ids`` (B rows of ids, oldest
         first) are required by artifacts with item residuals: trained ids carry theirs, others are new items.
         """
-        times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
+        times, lengths, request = check_times(timestamps_ms, lengths, request_time_ms)
         b, length = times.shape
         items = self._items(
             history_text,
@@ -233,7 +234,7 @@ class ServingModel:
         which depend on the item alone (not on position or time): a service caches them per item and skips
         projecting every history position on each request. Same result as the raw-feature path.
         """
-        times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
+        times, lengths, request = check_times(timestamps_ms, lengths, request_time_ms)
         b, length = times.shape
         vectors = np.asarray(history_vectors, dtype=np.float32)
         if vectors.shape != (b, length, self.dim):
@@ -258,36 +259,13 @@ class ServingModel:
         artifact has no repeat bias. An item's score gains the sum over its positions."""
         if self._model.repeat_bias is None:
             return None
-        times, lengths, request = self._check_times(timestamps_ms, lengths, request_time_ms)
+        times, lengths, request = check_times(timestamps_ms, lengths, request_time_ms)
         seq, keep, _ = self._sequence(times, lengths, request, None, None)
         with self._lock, torch.inference_mode():
             bias = self._model.repeat_bias.last_position(seq.times_ms, seq.mask, seq.request_ms[:, -1])
         out = np.zeros(times.shape, dtype=np.float32)
         np.put_along_axis(out, keep.numpy(), bias.numpy().astype(np.float32), axis=1)
         return out
-
-    @staticmethod
-    def _check_times(
-        timestamps_ms: np.ndarray, lengths: np.ndarray, request_time_ms: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Validated (timestamps (B, L), lengths (B,), request times (B,))."""
-        lengths = np.asarray(lengths, dtype=np.int64)
-        times = np.asarray(timestamps_ms)
-        if times.ndim != 2:
-            raise ValueError(f"timestamps_ms: expected (B, L), got shape {times.shape}")
-        b, length = times.shape
-        if lengths.shape != (b,) or (lengths < 1).any() or (lengths > length).any():
-            raise ValueError(f"lengths: expected {b} values in [1, {length}]")
-        request = np.asarray(request_time_ms)
-        if request.shape != (b,):
-            raise ValueError(f"request_time_ms: expected shape ({b},), got {request.shape}")
-        valid = np.arange(length)[None, :] < lengths[:, None]
-        for name, arr in (("timestamps_ms", times), ("request_time_ms", request)):
-            if not np.issubdtype(arr.dtype, np.integer) and not np.isfinite(arr).all():
-                raise ValueError(f"{name}: NaN or infinite values")
-        if (np.where(valid, times, 0) < 0).any() or (request < 0).any():
-            raise ValueError("timestamps_ms: negative timestamps")
-        return times, lengths, request
 
     def _sequence(
         self,
