@@ -22,7 +22,8 @@ from tests.user_state.conftest import MakeStore
 from user_state.event_log import iter_events
 from user_state.event_log.compactor import Compactor
 from user_state.event_log.metrics import EventLogMetrics
-from user_state.event_log.segments import SegmentLog, iter_records, list_segments, write_parquet
+from user_state.event_log.records import write_parquet
+from user_state.event_log.segments import SegmentLog, iter_records, list_segments
 from user_state.event_log.settings import EventLogSettings
 from user_state.events import Event
 from user_state.settings import UserStateSettings

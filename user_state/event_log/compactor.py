@@ -21,15 +21,9 @@ import pyarrow.parquet as pq
 import redis
 from redis import exceptions as redis_errors
 
+from user_state.event_log.records import Record, parquet_meta, stem, write_parquet
 from user_state.event_log.redis_stream import FIELD
-from user_state.event_log.segments import (
-    SEALED_SUFFIX,
-    Record,
-    list_segments,
-    parquet_meta,
-    stem,
-    write_parquet,
-)
+from user_state.event_log.segments import SEALED_SUFFIX, list_segments
 from user_state.events import Event, from_wire
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from user_state.event_log.metrics import EventLogMetrics
+from user_state.event_log.records import Record, _record, parquet_meta, stem, write_parquet
 from user_state.event_log.settings import EventLogSettings
 from user_state.events import Event
 
@@ -68,75 +67,8 @@ _COLUMNS = ["lsn", "logged_ms", "event_id", "user_id", "item_id", "timestamp_ms"
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM event_log"
 
 
-@dataclass(slots=True)
-class Record:
-    """One logged event with its position and logging time."""
-
-    lsn: int
-    logged_ms: int
-    event: Event
-
-
-def stem(lsn: int) -> str:
-    """The file name (without suffix) of a segment whose first record is `lsn`."""
-    return f"{lsn:020d}"
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make created/renamed/deleted directory entries durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _row_bytes(event: Event) -> int:
     return len(event.event_id) + len(event.user_id) + len(event.item_id) + len(event.domain) + ROW_OVERHEAD_BYTES
-
-
-def write_parquet(path: Path, rows: Sequence[Record], extra: dict[str, pa.Array] | None = None) -> int:
-    """Write `rows` as one Parquet file atomically (temporary file, fsync, rename, fsync dir); return its size.
-
-    The file's key-value metadata holds first/last lsn and logged_ms, so readers can skip it from the footer.
-    """
-    events = [r.event for r in rows]
-    columns = {
-        "lsn": pa.array([r.lsn for r in rows], pa.int64()),
-        "logged_ms": pa.array([r.logged_ms for r in rows], pa.int64()),
-        "event_id": pa.array([e.event_id for e in events], pa.string()),
-        "user_id": pa.array([e.user_id for e in events], pa.string()),
-        "item_id": pa.array([e.item_id for e in events], pa.string()),
-        "timestamp_ms": pa.array([e.timestamp_ms for e in events], pa.int64()),
-        "domain": pa.array([e.domain for e in events], pa.string()),
-        "event_type": pa.array([e.event_type for e in events], pa.string()),
-        **(extra or {}),
-    }
-    metadata = {
-        "kairos.first_lsn": str(rows[0].lsn if rows else 0),
-        "kairos.last_lsn": str(rows[-1].lsn if rows else 0),
-        "kairos.first_logged_ms": str(rows[0].logged_ms if rows else 0),
-        "kairos.last_logged_ms": str(rows[-1].logged_ms if rows else 0),
-    }
-    table = pa.table(columns).replace_schema_metadata(metadata)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-    return path.stat().st_size
-
-
-def parquet_meta(path: Path) -> dict[str, int]:
-    """first_lsn, last_lsn, first_logged_ms, last_logged_ms of a sealed segment (from its footer)."""
-    raw = pq.read_metadata(path).metadata or {}
-    return {k.decode().removeprefix("kairos."): int(v) for k, v in raw.items() if k.startswith(b"kairos.")}
-
-
-def _record(row: Sequence[object]) -> Record:
-    lsn, logged_ms, event_id, user_id, item_id, ts, domain, event_type = row
-    return Record(lsn, logged_ms, Event(event_id, user_id, item_id, ts, domain, event_type))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------------ reading

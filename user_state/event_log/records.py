@@ -1,0 +1,80 @@
+"""Log records and the sealed segment's Parquet file: written atomically, its lsn range in the footer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from user_state.events import Event
+
+
+@dataclass(slots=True)
+class Record:
+    """One logged event with its position and logging time."""
+
+    lsn: int
+    logged_ms: int
+    event: Event
+
+
+def stem(lsn: int) -> str:
+    """The file name (without suffix) of a segment whose first record is `lsn`."""
+    return f"{lsn:020d}"
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make created/renamed/deleted directory entries durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_parquet(path: Path, rows: Sequence[Record], extra: dict[str, pa.Array] | None = None) -> int:
+    """Write `rows` as one Parquet file atomically (temporary file, fsync, rename, fsync dir); return its size.
+
+    The file's key-value metadata holds first/last lsn and logged_ms, so readers can skip it from the footer.
+    """
+    events = [r.event for r in rows]
+    columns = {
+        "lsn": pa.array([r.lsn for r in rows], pa.int64()),
+        "logged_ms": pa.array([r.logged_ms for r in rows], pa.int64()),
+        "event_id": pa.array([e.event_id for e in events], pa.string()),
+        "user_id": pa.array([e.user_id for e in events], pa.string()),
+        "item_id": pa.array([e.item_id for e in events], pa.string()),
+        "timestamp_ms": pa.array([e.timestamp_ms for e in events], pa.int64()),
+        "domain": pa.array([e.domain for e in events], pa.string()),
+        "event_type": pa.array([e.event_type for e in events], pa.string()),
+        **(extra or {}),
+    }
+    metadata = {
+        "kairos.first_lsn": str(rows[0].lsn if rows else 0),
+        "kairos.last_lsn": str(rows[-1].lsn if rows else 0),
+        "kairos.first_logged_ms": str(rows[0].logged_ms if rows else 0),
+        "kairos.last_logged_ms": str(rows[-1].logged_ms if rows else 0),
+    }
+    table = pa.table(columns).replace_schema_metadata(metadata)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path.stat().st_size
+
+
+def parquet_meta(path: Path) -> dict[str, int]:
+    """first_lsn, last_lsn, first_logged_ms, last_logged_ms of a sealed segment (from its footer)."""
+    raw = pq.read_metadata(path).metadata or {}
+    return {k.decode().removeprefix("kairos."): int(v) for k, v in raw.items() if k.startswith(b"kairos.")}
+
+
+def _record(row: Sequence[object]) -> Record:
+    lsn, logged_ms, event_id, user_id, item_id, ts, domain, event_type = row
+    return Record(lsn, logged_ms, Event(event_id, user_id, item_id, ts, domain, event_type))  # type: ignore[arg-type]
