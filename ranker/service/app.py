@@ -83,7 +83,7 @@ def _after_swap(metrics: RankerMetrics, state: ServingState, gc_freeze: bool) ->
 
 async def build_app(settings: RankerSettings) -> RankerApp:
     """Load the artifact and catalogue, catch up with the item stream, and assemble the (not yet started) server."""
-    worker = ComputeWorker(settings.compute_threads)
+    worker = ComputeWorker(settings.compute_threads, settings.blas_threads)
     model = await asyncio.to_thread(ModelAdapter.load, settings.artifact, settings.history_cache_size)
     store = SqliteItemStore(settings.data_dir / "items.sqlite")
     catalog = ItemCatalog.open(model.catalogue(), store)
