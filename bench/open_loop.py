@@ -49,8 +49,9 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.ports import free_port
-from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
+from kairos.harness.ports import free_port
+from kairos.harness.process import REPO_ROOT, ServerProcess
+from kairos.harness.readiness import grpc_serving, wait_until
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 DEFAULT_SIZES = ("10k", "100k", "1m")

@@ -427,7 +427,10 @@ def main() -> int:
     args = p.parse_args()
     results = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({k: round(float(v), 4) for k, v in results.items()}, indent=2) + "\n")
+    # merged, not replaced: the open-loop benchmark writes its own keys into the same file
+    merged = json.loads(args.out.read_text()) if args.out.exists() else {}
+    merged.update({k: round(float(v), 4) for k, v in results.items()})
+    args.out.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 
