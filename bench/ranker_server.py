@@ -38,7 +38,8 @@ def synthetic_state(state: ServingState, count: int, seed: int = 0) -> ServingSt
     real = state.index.vectors_of(ids)
     vectors = np.concatenate([real, synthetic_vectors(real, count, seed)])
     all_ids = ids + [f"synthetic-{j}" for j in range(count)]
-    return ServingState(state.model, ItemIndex.build(all_ids, vectors, state.index.config), state.catalog)
+    index = ItemIndex.build(all_ids, vectors, state.index.config, score_columns=state.model.score_columns)
+    return ServingState(state.model, index, state.catalog)
 
 
 async def serve(argv: list[str], count: int) -> None:

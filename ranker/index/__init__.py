@@ -2,6 +2,7 @@
 
 from ranker.index.config import IndexConfig
 from ranker.index.facets import ItemFilterSpec
-from ranker.index.item_index import ItemIndex, SearchQuery, SearchResult
+from ranker.index.item_index import ItemIndex
+from ranker.index.query import SearchQuery, SearchResult
 
 __all__ = ["IndexConfig", "ItemFilterSpec", "ItemIndex", "SearchQuery", "SearchResult"]

@@ -6,7 +6,6 @@ import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,46 +16,31 @@ from ranker.index.config import IndexConfig
 from ranker.index.exact import ColumnScorer
 from ranker.index.facets import FacetColumns, ItemFilterSpec
 from ranker.index.prefilter import make_prefilter, prefilter_kind
+from ranker.index.query import SearchQuery, SearchResult
 from ranker.index.vector_table import VectorTable
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SearchQuery:
-    """One ranking request against the index. ``user`` is a row of the batch's user-vector matrix."""
-
-    user: int
-    k: int
-    exclude_ids: frozenset[str] = frozenset()
-    candidate_ids: list[str] | None = None  # None: the whole catalogue
-    filter: ItemFilterSpec | None = None  # None: every item is eligible
-
-    @property
-    def filtered(self) -> bool:
-        return self.filter is not None and not self.filter.empty
-
-
-@dataclass
-class SearchResult:
-    item_ids: list[str]
-    scores: np.ndarray  # (<=k,) float32, best first
-    unknown_candidate_ids: list[str] = field(default_factory=list)
-
-
 class ItemIndex:
     """Projected item vectors addressed by item id. All methods are thread-safe (one internal lock)."""
 
-    def __init__(self, dim: int, config: IndexConfig | None = None) -> None:
+    def __init__(
+        self, dim: int, config: IndexConfig | None = None, score_columns: Sequence[int] | np.ndarray | None = None
+    ) -> None:
         self.dim = dim
         self.config = config or IndexConfig()
+        # Exact scoring reads only the columns a user vector can make count (see ModelAdapter.score_columns).
+        self._cols = None if score_columns is None else np.asarray(score_columns, dtype=np.int64)
+        self._cols_t = None if self._cols is None else torch.from_numpy(self._cols)
+        self._score_dim = dim if self._cols is None else len(self._cols)
         self._table = VectorTable(dim)
         self._facets = FacetColumns()
         self._ann = IvfShortlist(self.config, dim)
         self._exact_kind = prefilter_kind(self.config.exact_prefilter)  # None: float32 only
-        self._prefilter = make_prefilter(self._exact_kind or "off", dim)
+        self._prefilter = make_prefilter(self._exact_kind or "off", self._score_dim)
         # float32 columns only when there is no first pass (which re-scores from the row-major table)
-        self._columns: ColumnScorer | None = None if self._prefilter is not None else ColumnScorer(dim)
+        self._columns: ColumnScorer | None = None if self._prefilter is not None else ColumnScorer(self._score_dim)
         self._lock = threading.RLock()
 
     @classmethod
@@ -67,10 +51,11 @@ class ItemIndex:
         config: IndexConfig | None = None,
         attributes: Sequence[Mapping[str, str]] | None = None,
         published_ms: Sequence[int] | np.ndarray | None = None,
+        score_columns: Sequence[int] | np.ndarray | None = None,
     ) -> ItemIndex:
         """An index over ``vectors`` (rows aligned with ``ids``, and with ``attributes``/``published_ms`` when
-        given), with the ANN trained when it is large."""
-        index = cls(vectors.shape[1], config)
+        given), with the ANN trained when it is large; exact scoring reads ``score_columns`` only (None: all)."""
+        index = cls(vectors.shape[1], config, score_columns)
         index._table = VectorTable(vectors.shape[1], capacity=max(len(ids), 1024))
         index._facets = FacetColumns(max(len(ids), 1024))
         index._table.upsert(list(ids), np.asarray(vectors, dtype=np.float32))
@@ -86,6 +71,15 @@ class ItemIndex:
         return index
 
     @property
+    def score_columns(self) -> np.ndarray | None:
+        """The columns exact scoring reads (None: every column)."""
+        return self._cols
+
+    def _scored(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` (n, dim) reduced to the scored columns."""
+        return vectors if self._cols is None else np.ascontiguousarray(vectors[:, self._cols])
+
+    @property
     def exact_scoring(self) -> str:
         """How whole-catalogue queries are scored: 'ann', 'float32', or 'int8'/'bfloat16' (first pass + float32)."""
         if self._ann.trained:
@@ -94,8 +88,8 @@ class ItemIndex:
 
     def _calibrate_exact(self) -> None:
         """Time the first pass against float32 columns on this index and keep only the faster copy."""
-        prefilter, columns = self._prefilter, ColumnScorer(self.dim)
-        columns.write(np.arange(self._table.rows), self._table.vectors)
+        prefilter, columns = self._prefilter, ColumnScorer(self._score_dim)
+        columns.write(np.arange(self._table.rows), self._scored(self._table.vectors))
 
         def run(kind: str, users: np.ndarray, k: int) -> None:
             self._prefilter, self._columns = (prefilter, None) if kind == "first_pass" else (None, columns)
@@ -166,9 +160,9 @@ class ItemIndex:
             self._write_facets(list(ids), attributes, published_ms)
             rows = np.concatenate([replaced, appended])
             if self._prefilter is not None:
-                self._prefilter.write(rows, self._table.vectors[rows])
+                self._prefilter.write(rows, self._scored(self._table.vectors[rows]))
             if self._columns is not None:
-                self._columns.write(rows, self._table.vectors[rows])
+                self._columns.write(rows, self._scored(self._table.vectors[rows]))
             if self._ann.trained:
                 self._ann.add(rows, self._table.vectors[rows])
                 if self._ann.needs_retrain:  # too many items above the ANN's norm bound (see IvfShortlist)
@@ -227,12 +221,12 @@ class ItemIndex:
         """Rebuild the exact-scoring copy (the first pass's bfloat16/int8 rows, or float32 columns) from the table."""
         rows = np.arange(self._table.rows)
         if self._prefilter is not None:
-            self._prefilter = make_prefilter(self._exact_kind or "off", self.dim)
+            self._prefilter = make_prefilter(self._exact_kind or "off", self._score_dim)
             assert self._prefilter is not None
-            self._prefilter.write(rows, self._table.vectors)
+            self._prefilter.write(rows, self._scored(self._table.vectors))
         if self._columns is not None:
-            self._columns = ColumnScorer(self.dim)
-            self._columns.write(rows, self._table.vectors)
+            self._columns = ColumnScorer(self._score_dim)
+            self._columns.write(rows, self._scored(self._table.vectors))
 
     def _maybe_train_ann(self, force: bool = False) -> None:
         if self._table.live == 0:
@@ -293,16 +287,17 @@ class ItemIndex:
             return [SearchResult([], np.zeros(0, np.float32)) for _ in queries]
         rows_of_users = torch.as_tensor([q.user for q in queries])
         u = torch.from_numpy(users).index_select(0, rows_of_users)
+        scored = u if self._cols_t is None else u.index_select(1, self._cols_t).contiguous()
         k_max = min(max(q.k for q in queries), n)
         invalid = torch.from_numpy(~table.valid) if table.live < n else None
         excluded = [self._excluded_rows(q) for q in queries]
         blocked = [None if a is None else torch.from_numpy(~a) for a in allowed]
         if self._prefilter is not None:
             size = min(max(self.config.exact_prefilter_shortlist, 2 * k_max), n)
-            top_scores, top_rows = self._top_k_prefiltered(u, n, invalid, excluded, blocked, size, k_max)
+            top_scores, top_rows = self._top_k_prefiltered(u, scored, n, invalid, excluded, blocked, size, k_max)
         else:
             assert self._columns is not None
-            top_scores, top_rows = self._columns.top_k(u, n, invalid, excluded, k_max, blocked)
+            top_scores, top_rows = self._columns.top_k(scored, n, invalid, excluded, k_max, blocked)
             top_scores, order = torch.sort(top_scores, dim=1, descending=True)
             top_rows = top_rows.gather(1, order)
         top_scores_np, top_rows_np = top_scores.numpy(), top_rows.numpy()
@@ -316,6 +311,7 @@ class ItemIndex:
     def _top_k_prefiltered(
         self,
         u: torch.Tensor,
+        scored: torch.Tensor,
         n: int,
         invalid: torch.Tensor | None,
         excluded: list[list[int]],
@@ -323,9 +319,10 @@ class ItemIndex:
         size: int,
         k: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-k (scores, rows): a bfloat16 or int8 pass over all rows keeps ``size`` candidates, re-scored exactly."""
+        """Top-k (scores, rows): a bfloat16 or int8 pass over all rows (their scored columns: ``scored``) keeps
+        ``size`` candidates, re-scored exactly in float32 from the full vectors."""
         assert self._prefilter is not None
-        candidates = self._prefilter.shortlist(u, n, invalid, excluded, size, blocked)  # (B, size)
+        candidates = self._prefilter.shortlist(scored, n, invalid, excluded, size, blocked)  # (B, size)
         vectors = torch.from_numpy(self._table.vectors)[candidates]  # (B, size, dim)
         scores = torch.bmm(vectors, u.unsqueeze(-1)).squeeze(-1)  # exact float32 scores of the shortlist
         if invalid is not None:

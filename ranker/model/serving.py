@@ -92,6 +92,16 @@ class ServingModel:
         with self._lock:
             return self._history_cache.take_counts()
 
+    @property
+    def score_columns(self) -> np.ndarray | None:
+        """Columns of user and item vectors that can change a score; None: all of them. With a content channel,
+        items carry their content code in a block where every user vector is zero (the code is there for history
+        look-ups, :meth:`user_vectors_from_item_vectors`), so an index need not read it when scoring."""
+        if self._boost is None or self._boost.content is None:
+            return None
+        start = self.model_dim + 1
+        return np.r_[0:start, start + self._boost.content.codes.dim : self.dim].astype(np.int64)
+
     def catalogue(self) -> Catalogue:
         """The training item table (ids, raw encoder features, presence masks) stored in the artifact."""
         return self._catalogue

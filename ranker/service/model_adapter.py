@@ -38,6 +38,8 @@ class ModelAdapter:
         self.image_dim: int = int(model.image_dim)
         if not model.id_free:
             raise ValueError("artifact: uses item IDs; the service needs an ID-free model to score new items")
+        # columns a user vector can make count; the index scores only these (None: all)
+        self.score_columns: np.ndarray | None = model.score_columns
         self.domain_names: list[str] = list(model.domain_names) or [""]
         self._domain_index = {name: i for i, name in enumerate(self.domain_names)}
         # Named domains are validated; a single-domain model accepts any target domain (it has one).

@@ -95,7 +95,9 @@ class ModelReloader:
             ids, text, image, has_text, has_image, attributes, published = await self.worker.run(self._snapshot, old)
             try:
                 vectors = await asyncio.to_thread(_project, model, ids, text, image, has_text, has_image)
-                index = await asyncio.to_thread(ItemIndex.build, ids, vectors, self.index_config, attributes, published)
+                index = await asyncio.to_thread(
+                    ItemIndex.build, ids, vectors, self.index_config, attributes, published, model.score_columns
+                )
             except BaseException:
                 await self.worker.run(old.catalog.features.stop_tracking)
                 self.metrics.reloads.labels("failed").inc()

@@ -13,7 +13,7 @@ from encoders.item_text import build_item_text
 from kairos.service.errors import InvalidArgument, NotFound
 from kairos.v1 import ranker_pb2
 from ranker.index import ItemFilterSpec
-from ranker.index.item_index import SearchQuery, SearchResult
+from ranker.index.query import SearchQuery, SearchResult
 from ranker.service.compute import ComputeWorker
 from ranker.service.items import ItemService
 from ranker.service.settings import RankerSettings

@@ -37,5 +37,5 @@ def build_state(model: ModelAdapter, catalog: ItemCatalog, config: IndexConfig) 
     """Project every live catalogue item with ``model`` and index the vectors."""
     ids, rows = catalog.features.live_rows()
     attributes, published = catalog.features.facets(rows)
-    index = ItemIndex.build(ids, project_rows(model, catalog, rows), config, attributes, published)
+    index = ItemIndex.build(ids, project_rows(model, catalog, rows), config, attributes, published, model.score_columns)
     return ServingState(model, index, catalog)

@@ -58,3 +58,22 @@ def test_small_or_forced_indexes_are_not_calibrated(monkeypatch) -> None:
     assert ItemIndex.build(ids[:100], vectors[:100], IndexConfig(exact_prefilter="auto")).exact_scoring == "int8"
     assert ItemIndex.build(ids, vectors, IndexConfig(exact_prefilter="int8")).exact_scoring == "int8"
     assert ItemIndex.build(ids, vectors, IndexConfig(exact_prefilter="off")).exact_scoring == "float32"
+
+
+@pytest.mark.parametrize("mode", ["off", "int8", "bfloat16"])
+def test_scoring_only_the_columns_users_can_use_changes_no_answer(mode: str) -> None:
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((5000, 24)).astype(np.float32)
+    users = rng.standard_normal((6, 24)).astype(np.float32)
+    cols = np.r_[0:10, 16:24]
+    users[:, 10:16] = 0.0  # as the model's user vectors are in the content-code block
+    ids = [f"i{j}" for j in range(len(vectors))]
+    full = ItemIndex.build(ids, vectors, IndexConfig(exact_prefilter=mode))
+    reduced = ItemIndex.build(ids, vectors, IndexConfig(exact_prefilter=mode), score_columns=cols)
+    assert reduced.score_columns is not None and list(reduced.score_columns) == list(cols)
+    queries = [SearchQuery(user=b, k=10) for b in range(len(users))]
+    for a, b in zip(full.search(users, queries), reduced.search(users, queries), strict=True):
+        assert a.item_ids == b.item_ids
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+    reduced.upsert(["new"], (users[0] * 50)[None, :])
+    assert reduced.search(users[:1], [SearchQuery(user=0, k=1)])[0].item_ids == ["new"]
