@@ -68,9 +68,13 @@ def test_run_counts_requests_and_failures_and_fails_the_slo(
     assert overall.requests == sum(results[r].requests for r in ("Recommend", "AppendEvents", "UpsertItems"))
     assert overall.requests > 100 and 3 <= overall.duration_s <= 7
     assert overall.rps == pytest.approx(overall.requests / overall.duration_s)
-    # The 3:2:1 task weights show in the counts.
-    assert results["Recommend"].requests / results["UpsertItems"].requests == pytest.approx(3, rel=0.35)
-    assert results["AppendEvents"].requests / results["UpsertItems"].requests == pytest.approx(2, rel=0.35)
+    # The 3:2:1 task weights show in the counts: each task's share within 4 binomial standard deviations of its
+    # weight's (a fixed relative band failed about once in a few hundred runs on a loaded machine).
+    counts = {rpc: results[rpc].requests for rpc in ("Recommend", "AppendEvents", "UpsertItems")}
+    total = sum(counts.values())
+    for rpc, weight in (("Recommend", 3 / 6), ("AppendEvents", 2 / 6), ("UpsertItems", 1 / 6)):
+        sd = (weight * (1 - weight) / total) ** 0.5
+        assert abs(counts[rpc] / total - weight) <= 4 * sd, (rpc, counts)
     assert 0 <= overall.p50_ms <= overall.p95_ms <= overall.p99_ms <= overall.max_ms
     # The same measurements pass an SLO that tolerates the injected failures.
     assert check_slo(results, Slo(max_error_rate=0.2, min_rps=10)) == []
