@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from ranker.model.recommender import ItemInputs
+
+
+class ItemFeatureArrays(Protocol):
+    """Anything holding an item table's arrays (``encoders.features.ItemFeatures``, a :class:`Catalogue`)."""
+
+    @property
+    def item_ids(self) -> Sequence[str]: ...
+    @property
+    def text(self) -> np.ndarray: ...
+    @property
+    def image(self) -> np.ndarray: ...
+    @property
+    def has_text(self) -> np.ndarray: ...
+    @property
+    def has_image(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -32,14 +49,14 @@ class Catalogue:
         return len(self.item_ids)
 
     @classmethod
-    def from_features(cls, features: object) -> Catalogue:
-        """Copy any object with the ItemFeatures fields (e.g. ``encoders.features.ItemFeatures``)."""
+    def from_features(cls, features: ItemFeatureArrays) -> Catalogue:
+        """Copy an item table (e.g. ``encoders.features.ItemFeatures``)."""
         return cls(
-            item_ids=[str(i) for i in features.item_ids],  # type: ignore[attr-defined]
-            text=np.asarray(features.text, dtype=np.float32),  # type: ignore[attr-defined]
-            image=np.asarray(features.image, dtype=np.float32),  # type: ignore[attr-defined]
-            has_text=np.asarray(features.has_text, dtype=bool),  # type: ignore[attr-defined]
-            has_image=np.asarray(features.has_image, dtype=bool),  # type: ignore[attr-defined]
+            item_ids=[str(i) for i in features.item_ids],
+            text=np.asarray(features.text, dtype=np.float32),
+            image=np.asarray(features.image, dtype=np.float32),
+            has_text=np.asarray(features.has_text, dtype=bool),
+            has_image=np.asarray(features.has_image, dtype=bool),
         )
 
     def aligned_to(self, item_ids: list[str]) -> Catalogue:
