@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from ranker.data.source import DatasetConfig
 from ranker.model.config import ModelConfig
@@ -47,9 +55,29 @@ class MaskedTerm(Term):
     ratio: float = Field(0.3, gt=0.0, lt=1.0, description="fraction of positions masked or replaced")
 
 
+FULL_SOFTMAX_MAX_ITEMS = 20_000
+
+
 class LossConfig(_Strict):
-    softmax: Literal["full", "sampled"] = "full"
-    sampled_negatives: int = Field(512, ge=1)
+    softmax: Literal["auto", "full", "sampled"] = Field(
+        "auto",
+        description="next-item softmax: 'full' scores the whole catalogue every step (exact; cost grows with the "
+        "catalogue); 'sampled' scores each position's positive against sampled_negatives shared negatives with the "
+        "logQ correction and embeds only the items the step touches (ranker.training.sampling); 'auto' is full up "
+        "to full_softmax_max_items catalogue items and sampled above (docs/model.md, Training)",
+    )
+    full_softmax_max_items: int = Field(
+        FULL_SOFTMAX_MAX_ITEMS,
+        ge=0,
+        description="softmax 'auto': the largest catalogue (items, cold ones included) still trained with the full "
+        "softmax (reports/bench/training.json: seconds per epoch against catalogue size)",
+    )
+    sampled_negatives: int = Field(512, ge=1, description="sampled softmax: negatives per step, shared by the batch")
+    sampled_proposal: Literal["popularity", "uniform"] = Field(
+        "popularity",
+        description="sampled softmax: negatives drawn in proportion to training frequency or uniformly from the "
+        "training items (either way corrected by log(K q))",
+    )
     popularity_correction: float = Field(
         0.0, ge=0.0, le=1.0, description="full softmax: subtract this times log(item frequency) from training logits"
     )
@@ -74,6 +102,25 @@ class LossConfig(_Strict):
     step_modality_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="per-step chance to drop one content modality from every item"
     )
+
+    def resolved_softmax(self, num_items: int) -> Literal["full", "sampled"]:
+        """The softmax a catalogue of ``num_items`` items trains with ('auto' resolved)."""
+        if self.softmax == "auto":
+            return "full" if num_items <= self.full_softmax_max_items else "sampled"
+        return self.softmax
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps leave out the sampled-softmax settings added later while they hold their defaults, so configs
+        written before them (and run caches keyed by the dump, ranker.evaluate) keep their keys."""
+        data = handler(self)
+        for key in _LATER_DEFAULTS:
+            if key in data and getattr(self, key) == type(self).model_fields[key].default:
+                del data[key]
+        return data
+
+
+_LATER_DEFAULTS = ("full_softmax_max_items", "sampled_proposal")
 
 
 class TrainConfig(_Strict):
@@ -135,8 +182,8 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_combination(self) -> ExperimentConfig:
-        if self.model.repeat_bias and self.loss.softmax != "full":
-            raise ValueError("model.repeat_bias: needs loss.softmax 'full' (the sampled softmax has no history term)")
+        if self.model.simtier_bins and self.loss.softmax == "sampled":
+            raise ValueError("model.simtier_bins: SimTier ranks the whole catalogue; it needs loss.softmax 'full'")
         return self
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ranker.training.sampling import StepItems
+
 
 def full_softmax_ce(logits: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy over the whole catalogue; items where ``allowed`` is False are excluded from the softmax."""
@@ -21,16 +23,13 @@ def sampled_softmax_ce(
     num_negatives: int,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Softmax over the positive plus shared negatives drawn from ``proposal`` (N,), with logQ correction.
-
-    Every logit is reduced by log(num_negatives * q(item)); sampled negatives equal to the positive are masked.
+    """Softmax over the positive plus shared negatives drawn from ``proposal`` (N,), with logQ correction
+    (:mod:`ranker.training.sampling`): each negative's logit is reduced by log(num_negatives * q(item)), negatives
+    equal to the positive are masked, the positive's logit is left as it is. ``items`` (N, D) holds the whole
+    catalogue's vectors for convenience; the training objective embeds only the step's candidates.
     """
-    negatives = torch.multinomial(proposal, num_negatives, replacement=True, generator=generator)
-    log_q = torch.log(proposal.clamp(min=1e-12) * num_negatives)
-    pos = (users * items[targets]).sum(-1, keepdim=True) - log_q[targets].unsqueeze(1)
-    neg = users @ items[negatives].T - log_q[negatives].unsqueeze(0)
-    neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-    logits = torch.cat([pos, neg], dim=1)
+    step = StepItems.draw([targets], proposal, num_negatives, generator=generator)
+    logits = step.corrected(step.scores(users, items[step.candidates], targets), targets)
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=users.device))
 
 
@@ -74,13 +73,17 @@ def balance_loss(
     targets: torch.Tensor,
     allowed: torch.Tensor | None,
     temperature: float,
+    contributions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CKD-style balancing: per-modality softmax CE, each sample weighted towards its weaker modality.
 
-    Weights are softmax(-contribution / temperature) over modalities (detached, scaled to mean 1).
+    Weights are softmax(-contribution / temperature) over modalities (detached, scaled to mean 1); the
+    contributions are :func:`modality_contributions` unless given (the sampled softmax estimates its own).
     Returns (loss, contributions (P, M)).
     """
-    contrib = modality_contributions(per_modality, targets, allowed).detach()
+    if contributions is None:
+        contributions = modality_contributions(per_modality, targets, allowed)
+    contrib = contributions.detach()
     weights = torch.softmax(-contrib / temperature, dim=1) * len(per_modality)
     losses = []
     for logits in per_modality:

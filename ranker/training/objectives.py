@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,8 +17,8 @@ from ranker.training.losses import (
     full_softmax_ce,
     info_nce,
     modality_contributions,
-    sampled_softmax_ce,
 )
+from ranker.training.sampling import StepItems
 
 _MAX_CONTRAST = 512  # positions sampled for the item-level contrastive loss
 _MAX_BALANCE = 2048  # positions sampled for the per-modality balancing losses
@@ -24,7 +26,13 @@ _AUX_SEQUENCES = 32  # sequences re-encoded (masked / corrupted) for the sequenc
 
 
 class TrainingObjective(nn.Module):
-    """Next-item softmax plus the switchable auxiliary losses (PMMRec, HM4SR, CKD, noisy items, SimTier)."""
+    """Next-item softmax plus the switchable auxiliary losses (PMMRec, HM4SR, CKD, noisy items, SimTier).
+
+    With the full softmax every step embeds and scores the whole catalogue. With the sampled softmax
+    (``loss.softmax: sampled``, or ``auto`` above ``loss.full_softmax_max_items``) a step embeds only the items it
+    touches (:class:`~ranker.training.sampling.StepItems`) and the losses that rank over the catalogue (next item,
+    balancing, distillation) rank the positive against shared, logQ-corrected negatives instead.
+    """
 
     def __init__(self, model: Recommender, cfg: LossConfig) -> None:
         super().__init__()
@@ -40,57 +48,79 @@ class TrainingObjective(nn.Module):
     ) -> dict[str, torch.Tensor]:
         model, cfg = self.model, self.cfg
         names = model.modalities
+        mask = batch.seq.mask
+        targets = batch.targets[mask]
+        step = None
+        if cfg.resolved_softmax(len(allowed)) == "sampled":
+            if model.simtier is not None:
+                raise ValueError("model.simtier_bins: SimTier ranks the whole catalogue; it needs loss.softmax 'full'")
+            step = self._draw(batch, targets, allowed, proposal)
+            catalogue = step.inputs(catalogue)  # only the items this step touches
         full_catalogue = catalogue
+        rows = (lambda index: index) if step is None else step.rows  # catalogue index -> row of items_c
         catalogue = self._drop_catalogue_modality(catalogue, names)
         keep = None
         if self.training and cfg.residual_dropout > 0 and model.residual is not None:
-            keep = torch.rand(len(allowed)) >= cfg.residual_dropout
-        items_c = model.item_vectors(catalogue, residual_keep=keep)  # per modality (N, d)
-        history = self._drop_modalities([c[batch.items] for c in items_c], names)
+            keep = torch.rand(len(allowed) if step is None else len(step.candidates)) >= cfg.residual_dropout
+        items_c = model.item_vectors(catalogue, residual_keep=keep)  # per modality (N or S, d)
+        history = self._drop_modalities([c[rows(batch.items)] for c in items_c], names)
         states = model.encode(history, batch.seq)
-        mask = batch.seq.mask
-        targets = batch.targets[mask]
         users = [s[mask] for s in states]
         out: dict[str, torch.Tensor] = {}
 
-        per_modality = [u @ c.T for u, c in zip(users, items_c, strict=True)]
-        if cfg.softmax == "full":
+        if step is None:
+            per_modality = [u @ c.T for u, c in zip(users, items_c, strict=True)]
             logits = sum(per_modality)
             if model.repeat_bias is not None:
                 logits = self._with_repeat_bias(logits, batch)
             if cfg.popularity_correction:
                 logits = logits - cfg.popularity_correction * torch.log(proposal.clamp(min=1e-12))
             main = full_softmax_ce(logits, targets, allowed)
+            rank_targets, rank_allowed = targets, allowed
         else:
-            main = sampled_softmax_ce(
-                torch.cat(users, -1), torch.cat(items_c, -1), targets, proposal, cfg.sampled_negatives
-            )
+            raw = [step.scores(u, c, targets) for u, c in zip(users, items_c, strict=True)]  # (P, 1 + K) each
+            logits = sum(raw)
+            if model.repeat_bias is not None:
+                logits = logits + self._sampled_repeat_bias(batch, step, targets)
+            if cfg.popularity_correction:
+                log_p = torch.log(proposal[step.column_items(targets)].clamp(min=1e-12))
+                logits = logits - cfg.popularity_correction * log_p
+            zeros = torch.zeros(len(targets), dtype=torch.long)
+            main = F.cross_entropy(step.corrected(logits, targets), zeros)
+            per_modality = [step.corrected(r, targets) for r in raw]
+            rank_targets, rank_allowed = zeros, None
         out["main"] = main
         total = main
 
         if cfg.balance.enabled and len(names) > 1:
             pick = torch.randperm(len(targets))[:_MAX_BALANCE]
+            given = None if step is None else step.contributions([r[pick] for r in raw])
             loss, contrib = balance_loss(
-                [p[pick] for p in per_modality], targets[pick], allowed, cfg.balance.temperature
+                [p[pick] for p in per_modality], rank_targets[pick], rank_allowed, cfg.balance.temperature, given
             )
             out["balance"] = loss
             out["contrib"] = contrib.mean(0)
             total = total + cfg.balance.weight * loss
         else:
             pick = torch.randperm(len(targets))[:_MAX_BALANCE]
-            out["contrib"] = modality_contributions(
-                [p[pick].detach() for p in per_modality], targets[pick], allowed
-            ).mean(0)
+            if step is None:
+                contrib = modality_contributions([p[pick].detach() for p in per_modality], targets[pick], allowed)
+            else:
+                contrib = step.contributions([r[pick].detach() for r in raw])
+            out["contrib"] = contrib.mean(0)
 
         if cfg.nicl.enabled and "text" in names and "image" in names:
-            loss = self._nicl(batch, catalogue, items_c, names)
+            loss = self._nicl(batch, catalogue, items_c, names, rows)
             if loss is not None:
                 out["nicl"] = loss
                 total = total + cfg.nicl.weight * loss
 
         if cfg.distill.enabled and "image" in names and "text" in names and catalogue is full_catalogue:
             pick = torch.randperm(len(targets))[:_MAX_BALANCE]
-            loss = self._distill(batch, full_catalogue, sum(per_modality)[pick].detach(), pick, allowed)
+            if step is None:
+                loss = self._distill(batch, full_catalogue, sum(per_modality)[pick].detach(), pick, allowed)
+            else:
+                loss = self._sampled_distill(batch, full_catalogue, step, sum(raw)[pick].detach(), pick, targets)
             out["distill"] = loss
             total = total + cfg.distill.weight * loss
 
@@ -111,10 +141,14 @@ class TrainingObjective(nn.Module):
 
         if cfg.noisy.enabled:
             replaced = (torch.rand(sub_mask.shape) < cfg.noisy.ratio) & sub_mask
-            pool = torch.nonzero(allowed).squeeze(1)
-            random_items = pool[torch.randint(len(pool), sub_mask.shape)]
+            if step is None:
+                pool = torch.nonzero(allowed).squeeze(1)
+                random_items = pool[torch.randint(len(pool), sub_mask.shape)]
+            else:
+                assert step.noise is not None  # drawn with the negatives
+                random_items = step.noise
             noisy_items = torch.where(replaced, random_items, batch.items[sub])
-            noisy_states = model.encode([c[noisy_items] for c in items_c], sub_seq)
+            noisy_states = model.encode([c[rows(noisy_items)] for c in items_c], sub_seq)
             detect = self.noise_head(torch.cat(noisy_states, -1)).squeeze(-1)
             detect_loss = F.binary_cross_entropy_with_logits(detect[sub_mask], replaced[sub_mask].float())
             noisy_user = Recommender.last_state(noisy_states, sub_lengths)
@@ -131,7 +165,7 @@ class TrainingObjective(nn.Module):
             out["id_contrastive"] = loss
             total = total + cfg.id_contrastive.weight * loss
 
-        if model.simtier is not None:
+        if model.simtier is not None:  # full softmax only (checked above)
             last = (batch.lengths - 1).unsqueeze(1)
             hist_raw = gather_items(catalogue, batch.items)
             logits = (clean_user @ torch.cat(items_c, -1).T) + model.simtier_scores(hist_raw, mask, catalogue)
@@ -141,6 +175,22 @@ class TrainingObjective(nn.Module):
 
         out["loss"] = total
         return out
+
+    def _draw(self, batch: Batch, targets: torch.Tensor, allowed: torch.Tensor, proposal: torch.Tensor) -> StepItems:
+        """This step's negatives (from the training items' popularity, or uniform over them), the noisy-item
+        loss's random items, and the catalogue rows the step embeds."""
+        cfg = self.cfg
+        q = proposal if cfg.sampled_proposal == "popularity" else allowed.float() / allowed.sum()
+        noise_shape = tuple(batch.items[:_AUX_SEQUENCES].shape) if cfg.noisy.enabled else None
+        pool = torch.nonzero(allowed).squeeze(1) if cfg.noisy.enabled else None
+        return StepItems.draw([batch.items, targets], q, cfg.sampled_negatives, pool, noise_shape)
+
+    def _sampled_repeat_bias(self, batch: Batch, step: StepItems, targets: torch.Tensor) -> torch.Tensor:
+        """(P, 1 + K) the repeat bias of the sampled columns (the positive and the negatives) at each position."""
+        seq, mask = batch.seq, batch.seq.mask
+        bias = self.model.repeat_bias.pair_bias(seq.times_ms, mask, seq.request_ms)  # (B, L, L)
+        items = batch.items.unsqueeze(1).expand_as(bias)
+        return step.repeat_bias(items[mask], bias[mask], targets)
 
     def _with_repeat_bias(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """(P, N) logits of the valid positions plus each one's repeat bias on the items of its history prefix."""
@@ -188,18 +238,47 @@ class TrainingObjective(nn.Module):
         kl = torch.where(allowed, log_teacher.exp() * (log_teacher - log_student), torch.zeros(()))
         return kl.sum(1).mean() * t * t
 
+    def _sampled_distill(
+        self,
+        batch: Batch,
+        candidates: ItemInputs,
+        step: StepItems,
+        teacher: torch.Tensor,
+        pick: torch.Tensor,
+        targets: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`_distill` over the sampled columns: both distributions are logQ-corrected sampled softmaxes
+        at temperature T (each estimates its full-catalogue distribution), accidental hits left out."""
+        model, t = self.model, self.cfg.distill.temperature
+        items_c = model.item_vectors(candidates.without("image"))
+        states = model.encode([c[step.rows(batch.items)] for c in items_c], batch.seq)
+        mask = batch.seq.mask
+        picked = targets[pick]
+        student = sum(step.scores(s[mask][pick], c, picked) for s, c in zip(states, items_c, strict=True))
+        log_student = F.log_softmax(step.corrected(student / t, picked), dim=1)
+        log_teacher = F.log_softmax(step.corrected(teacher / t, picked), dim=1)
+        valid = ~step.hits(picked)
+        kl = torch.where(valid, log_teacher.exp() * (log_teacher - log_student), torch.zeros(()))
+        return kl.sum(1).mean() * t * t
+
     def _nicl(
-        self, batch: Batch, catalogue: ItemInputs, items_c: list[torch.Tensor], names: list[str]
+        self,
+        batch: Batch,
+        catalogue: ItemInputs,
+        items_c: list[torch.Tensor],
+        names: list[str],
+        rows: Callable[[torch.Tensor], torch.Tensor],
     ) -> torch.Tensor | None:
-        """PMMRec next-item cross-modal contrastive loss over sampled (item, next item) pairs."""
+        """PMMRec next-item cross-modal contrastive loss over sampled (item, next item) pairs; ``rows`` maps
+        catalogue indices to rows of ``catalogue`` and ``items_c``."""
         mask = batch.seq.mask
         cur, nxt = batch.items[mask], batch.targets[mask]
         both = catalogue.has_text & catalogue.has_image
-        keep = torch.nonzero(both[cur] & both[nxt]).squeeze(1)
+        keep = torch.nonzero(both[rows(cur)] & both[rows(nxt)]).squeeze(1)
         if len(keep) < 2:
             return None
         keep = keep[torch.randperm(len(keep))[:_MAX_CONTRAST]]
-        cur, nxt = cur[keep], nxt[keep]
+        cur, nxt = rows(cur[keep]), rows(nxt[keep])
         text, image = items_c[names.index("text")], items_c[names.index("image")]
         same_cur = cur.unsqueeze(0) == cur.unsqueeze(1)
         same_nxt = nxt.unsqueeze(0) == nxt.unsqueeze(1)

@@ -32,8 +32,9 @@ def test_sampled_softmax_logq_correction_is_exact_for_a_hand_case() -> None:
     items = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     proposal = torch.tensor([0.0, 1.0])  # only item 1 can be sampled
     loss = sampled_softmax_ce(users, items, torch.tensor([0]), proposal, num_negatives=2)
-    # logits: positive 2 - log(2*1e-12); two negatives 0 - log(2*1)
-    pos, neg = 2.0 - math.log(2e-12), -math.log(2.0)
+    # logits: the positive as it is, 2; two negatives 0 - log(2*1) (ranker.training.sampling: only negatives
+    # are corrected, so the denominator estimates the full partition function)
+    pos, neg = 2.0, -math.log(2.0)
     expected = -pos + math.log(math.exp(pos) + 2 * math.exp(neg))
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 

@@ -60,9 +60,10 @@ def test_add_repeat_bias_sums_an_items_positions_and_leaves_others() -> None:
     torch.testing.assert_close(out, torch.tensor([[0.0, -1.5, 0.0, 2.0, 0.0], [4.0, 0.0, 0.0, 0.0, 0.0]]))
 
 
-def test_sampled_softmax_with_repeat_bias_is_rejected() -> None:
-    with pytest.raises(ValueError, match="repeat_bias"):
-        ExperimentConfig.model_validate({"model": {"repeat_bias": True}, "loss": {"softmax": "sampled"}})
+def test_sampled_softmax_takes_the_repeat_bias() -> None:
+    """The sampled softmax adds the bias to its sampled columns (tests/model/test_sampled_softmax.py)."""
+    cfg = ExperimentConfig.model_validate({"model": {"repeat_bias": True}, "loss": {"softmax": "sampled"}})
+    assert cfg.model.repeat_bias and cfg.loss.softmax == "sampled"
 
 
 @pytest.fixture(scope="module")
