@@ -31,6 +31,18 @@ def _num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _missing(entries: list[str]) -> str:
+    """'name seed 1', 'name seed 2', 'other (...)' -> 'name: seeds 1, 2; other (...)'."""
+    grouped: dict[str, list[str]] = {}
+    for entry in entries:
+        name, sep, seed = entry.rpartition(" seed ")
+        if sep:
+            grouped.setdefault(name, []).append(seed)
+        else:
+            grouped.setdefault(entry, [])
+    return "; ".join(f"{n}: seed{'s' if len(s) > 1 else ''} {', '.join(s)}" if s else n for n, s in grouped.items())
+
+
 def _seeds(seeds: list) -> str:
     if seeds == [None]:
         return "- (deterministic)"
@@ -61,7 +73,7 @@ def render_markdown(report: dict, info: dict, runs: dict[str, list[dict]]) -> st
         "",
     ]
     if info.get("missing"):
-        lines += [f"**Not run (cut or incomplete)**: {', '.join(info['missing'])}.", ""]
+        lines += [f"**Not run (cut or incomplete)**: {_missing(info['missing'])}.", ""]
     headline = report.get("headline")
     intervals = report["intervals"]
     if headline:
@@ -153,8 +165,11 @@ def render_markdown(report: dict, info: dict, runs: dict[str, list[dict]]) -> st
             "## Configuration search (validation only)",
             "",
             "Each candidate trained on the search seed; the one with the best validation NDCG@10 (warm targets, "
-            "history masked) ran on every seed. The test split was not looked at. Both headline models get the same "
-            "number of candidates.",
+            "history masked) ran on every seed. The test split was not looked at. Candidates per model: "
+            + ", ".join(f"{m} {len(rows)}" for m, rows in report["search"].items())
+            + "; "
+            + (", ".join(n for n in runs if n not in report["search"]) or "no other row")
+            + " ran as configured (one configuration).",
             "",
             "| model | candidate | overrides | valid NDCG@10 masked | valid HR@10 masked | train min | chosen |",
             "| --- | --- | --- | --- | --- | --- | --- |",
