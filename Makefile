@@ -67,6 +67,11 @@ bench: install $(ARTIFACT)/model.pt  ## benchmarks; figures printed and written 
 	$(PY) -m bench.encoders_bench
 	$(PY) -m bench.ranker_bench --artifact $(ARTIFACT)
 
+.PHONY: bench-training
+TRAINING_BENCH_ARGS ?=
+bench-training: install  ## training seconds per step/epoch vs catalogue size (1.7k real, 5k/10k/100k synthesised), full vs sampled softmax -> reports/bench/training.{json,png}
+	nice -n 10 $(PY) -m bench.training_bench $(TRAINING_BENCH_ARGS)
+
 .PHONY: bench-open-loop
 OPEN_LOOP_ARGS ?=
 bench-open-loop: install $(ARTIFACT)/model.pt  ## open-loop Recommend bench: p50/p99/p99.9 + errors per fixed rate, RSS, start-up (10k/100k/1M; OPEN_LOOP_ARGS=--quick)

@@ -55,7 +55,7 @@ class MaskedTerm(Term):
     ratio: float = Field(0.3, gt=0.0, lt=1.0, description="fraction of positions masked or replaced")
 
 
-FULL_SOFTMAX_MAX_ITEMS = 20_000
+FULL_SOFTMAX_MAX_ITEMS = 10_000
 
 
 class LossConfig(_Strict):

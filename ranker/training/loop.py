@@ -127,6 +127,8 @@ def train(
     allowed = torch.from_numpy(split.train_items)
     counts = split.train_counts().astype(np.float64)
     proposal = torch.from_numpy(counts / counts.sum()).float()
+    if rank == 0:
+        LOG.info("%s: %s softmax over %d items", cfg.name, cfg.loss.resolved_softmax(len(allowed)), len(allowed))
     windows = training_windows(split.train, cfg.data.max_len)
     if not windows:
         raise ValueError("data: no training sequence has two or more events")

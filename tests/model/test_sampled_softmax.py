@@ -117,8 +117,9 @@ def test_repeat_bias_lands_on_every_column_showing_a_history_item() -> None:
 
 def test_auto_resolves_by_catalogue_size_and_stays_out_of_old_dumps() -> None:
     loss = LossConfig()
-    assert loss.softmax == "auto" and loss.full_softmax_max_items == 20_000
-    assert loss.resolved_softmax(1_682) == "full" and loss.resolved_softmax(20_001) == "sampled"
+    assert loss.softmax == "auto" and loss.full_softmax_max_items == 10_000
+    assert loss.resolved_softmax(1_682) == "full" and loss.resolved_softmax(10_000) == "full"
+    assert loss.resolved_softmax(10_001) == "sampled"
     assert LossConfig(softmax="full").resolved_softmax(10**7) == "full"
     assert "full_softmax_max_items" not in loss.model_dump() and "sampled_proposal" not in loss.model_dump()
     assert LossConfig(full_softmax_max_items=5).model_dump()["full_softmax_max_items"] == 5
