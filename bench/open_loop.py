@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -547,9 +548,19 @@ def headline(report: dict) -> dict[str, float]:
     return {k: v for k, v in out.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
 
 
-def merge_into(path: Path, keys: dict[str, float]) -> None:
-    """Add or replace ``keys`` in the JSON object at ``path``, keeping every other key."""
+SIZE_KEY_PREFIXES = (
+    "max_rps_p99_50ms_", "time_to_serving_s_", "rss_mb_at_serving_", "rss_mb_after_load_", "peak_rss_mb_",
+    "idle_p50_ms_", "idle_p99_ms_", "open_loop_p99_ms_at_", "open_loop_errors_at_", "open_loop_js_",
+)  # fmt: skip
+
+
+def merge_into(path: Path, keys: dict[str, float], sizes: Iterable[str] = ()) -> None:
+    """Add or replace ``keys`` in the JSON object at ``path``, keeping every other key, except that a size measured
+    in this run (``sizes``) loses its keys from earlier runs (a rate not reached this time keeps no stale figure)."""
     current = json.loads(path.read_text()) if path.exists() else {}
+    for name in sizes:
+        for key in [k for k in current if k.startswith(SIZE_KEY_PREFIXES) and k.endswith(f"_{name}")]:
+            del current[key]
     current.update({k: round(float(v), 4) for k, v in keys.items()})
     path.write_text(json.dumps(current, indent=2) + "\n")
 
@@ -796,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     plotted = plot(report, stem.with_suffix(".png"))
     print(f"wrote {stem}.json, {stem}.md" + (f", {stem}.png" if plotted else " (no plot)"))
     if not args.no_merge:
-        merge_into(args.ranker_json, keys)
+        merge_into(args.ranker_json, keys, report["sizes"])
         print(f"merged {len(keys)} keys into {args.ranker_json}")
     for key, value in keys.items():
         print(f"  {key}: {value:.4g}")

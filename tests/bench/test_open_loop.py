@@ -128,3 +128,16 @@ def test_short_real_run(artifact: Path, tmp_path: Path) -> None:
     assert merged["rps_10k"] == 1.0 and "max_rps_p99_50ms_2k" in merged and "time_to_serving_s_2k" in merged
     assert "## 2k items" in (tmp_path / "open_loop.md").read_text()
     assert (tmp_path / "open_loop.png").exists() or importlib.util.find_spec("matplotlib") is None
+
+
+def test_a_measured_size_drops_its_stale_keys_and_keeps_the_others(tmp_path) -> None:
+    from bench.open_loop import merge_into
+
+    path = tmp_path / "ranker.json"
+    path.write_text(
+        '{"open_loop_p99_ms_at_1000_100k": 656.3, "idle_p50_ms_100k": 13.4, "idle_p50_ms_1m": 7.4, "other": 1}'
+    )
+    merge_into(path, {"idle_p50_ms_100k": 16.2}, ["100k"])
+    import json
+
+    assert json.loads(path.read_text()) == {"idle_p50_ms_100k": 16.2, "idle_p50_ms_1m": 7.4, "other": 1}
