@@ -31,28 +31,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import csv
 import json
-import math
 import os
-import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
-from kairos.harness.ports import free_port
+from bench.open_loop_metrics import (
+    CpuMeter,
+    breakdown,
+    busy_processes,
+    cpu_flags,
+    git_context,
+    memory_mb,
+    scrape,
+)
+from bench.open_loop_report import P99_TARGET_MS, headline, markdown, merge_into, plot, row_line
+from bench.open_loop_servers import (
+    Ranker,
+    random_histories,
+    real_histories,
+    seed_user_state,
+    start_ranker,
+    start_user_state,
+    workload_json,
+)
 from kairos.harness.process import REPO_ROOT, ServerProcess
-from kairos.harness.readiness import grpc_serving, wait_until
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 DEFAULT_SIZES = ("10k", "100k", "1m")
@@ -62,10 +70,6 @@ DEFAULT_RATES = {
     "1m": (20, 100, 250, 500, 750, 1000),
 }
 QUICK_RATES = {"10k": (20, 500), "100k": (20, 500, 1000), "1m": (20, 500)}
-HISTORY_EVENTS = 50  # the served model's max_len
-P99_TARGET_MS = 50.0
-QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only: the encoders are never loaded
-STAGE_METRIC = "kairos_ranker_recommend_stage_seconds"
 JS_DIR = REPO_ROOT / "bench" / "js"
 
 
@@ -79,236 +83,6 @@ def parse_size(name: str) -> int:
 
 
 # --- servers -----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Ranker:
-    """A started ranker: its process, gRPC address, /metrics URL and seconds from start to SERVING."""
-
-    proc: ServerProcess
-    address: str
-    metrics_url: str
-    serving_s: float
-
-
-def start_user_state(workdir: Path) -> tuple[ServerProcess, str]:
-    port = free_port()
-    args = ["-m", "user_state", "serve", "--store", "embedded", "--port", str(port), "--metrics-port", "0"]
-    args += ["--data-dir", str(workdir / "user-state"), "--sync", "normal", "--log-level", "WARNING"]
-    proc = ServerProcess(args, workdir / "user-state.log").start()
-    address = f"127.0.0.1:{port}"
-    wait_until(lambda: grpc_serving(address) or not proc.alive(), 60, "user-state server")
-    if not proc.alive():
-        raise RuntimeError(f"user-state died:\n{proc.log_text()[-3000:]}")
-    return proc, address
-
-
-def start_ranker(
-    workdir: Path, name: str, artifact: Path, user_state: str, synthetic: int, env: dict[str, str] | None = None
-) -> Ranker:
-    """`python -m bench.ranker_server` with ``synthetic`` extra items (and ``env``); returns once SERVING."""
-    port, metrics_port = free_port(), free_port()
-    args = ["-m", "bench.ranker_server", "--synthetic-items", str(synthetic), "serve", "--artifact", str(artifact)]
-    args += ["--user-state", user_state, "--port", str(port), "--metrics-port", str(metrics_port)]
-    args += ["--artifact-poll-s", "0", "--data-dir", str(workdir / name), "--log-level", "WARNING"]
-    start = time.perf_counter()
-    proc = ServerProcess(args, workdir / f"{name}.log", env={**QUIET_ENV, **(env or {})}).start()
-    address = f"127.0.0.1:{port}"
-    wait_until(lambda: grpc_serving(address, timeout_s=0.2) or not proc.alive(), 1800, f"ranker {name}", 0.02)
-    serving_s = time.perf_counter() - start
-    if not proc.alive():
-        raise RuntimeError(f"ranker {name} died:\n{proc.log_text()[-3000:]}")
-    return Ranker(proc, address, f"http://127.0.0.1:{metrics_port}/metrics", serving_s)
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """The process's resident set now and its peak (VmHWM), MiB."""
-    out = {"rss_mb": psutil.Process(pid).memory_info().rss / 2**20}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                out["peak_rss_mb"] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
-
-
-# --- users and workload ------------------------------------------------------------------------------------------
-
-
-def real_histories(data_dir: Path, known: set[str], events: int = HISTORY_EVENTS) -> dict[str, list[tuple[str, int]]]:
-    """Each ML-100k user's last ``events`` interactions with items in ``known``: user -> [(item, ms)], oldest
-    first (file order breaks timestamp ties, as the dataset's README says). Empty when the file is absent."""
-    path = data_dir / "interactions.csv"
-    if not path.exists():
-        return {}
-    out: dict[str, list[tuple[str, int]]] = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if row["item_id"] in known:
-                out.setdefault(row["user_id"], []).append((row["item_id"], int(row["timestamp"]) * 1000))
-    return {user: history[-events:] for user, history in out.items() if history}
-
-
-def random_histories(items: list[str], users: int = 512, events: int = HISTORY_EVENTS) -> dict[str, list]:
-    """Fallback without the dataset: ``users`` users with ``events`` random real items a minute apart."""
-    rng, t0 = random.Random(0), 1_700_000_000_000
-    return {str(u): [(rng.choice(items), t0 + j * 60_000) for j in range(events)] for u in range(users)}
-
-
-async def seed_user_state(address: str, histories: dict[str, list[tuple[str, int]]], batch: int = 1000) -> int:
-    """Append every history to user-state (``batch`` events per call); the number of events."""
-    import grpc
-
-    from kairos.v1 import events_pb2, user_state_pb2, user_state_pb2_grpc
-
-    events = [
-        events_pb2.Event(event_id=f"ml-{user}-{j}", user_id=f"user-{user}", item_id=item, timestamp_ms=stamp)
-        for user, history in histories.items()
-        for j, (item, stamp) in enumerate(history)
-    ]
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = user_state_pb2_grpc.UserStateStub(channel)
-        for i in range(0, len(events), batch):
-            await stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events[i : i + batch]), timeout=30)
-    return len(events)
-
-
-def workload_json(histories: dict[str, list[tuple[str, int]]], items: list[str], fresh_share: float) -> dict:
-    """The generators' workload (bench/open_loop_client.Workload): users in a shuffled fixed order, each asked
-    for one hour after their last event; fresh events over the artifact's items."""
-    users = sorted(histories)
-    random.Random(1).shuffle(users)
-    last = [histories[u][-1][1] for u in users]
-    return {
-        "user_ids": [f"user-{u}" for u in users],
-        "request_time_ms": [t + 3_600_000 for t in last],
-        "last_event_ms": last,
-        "fresh_items": items,
-        "fresh_share": fresh_share,
-        "k": 10,
-    }
-
-
-# --- metrics -----------------------------------------------------------------------------------------------------
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a Prometheus /metrics page: (name, sorted labels) -> value."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def histogram_delta(before: dict, after: dict, name: str, **labels: str) -> tuple[list[tuple[float, float]], float]:
-    """Cumulative (upper bound, count) buckets and the sum of histogram ``name`` (with ``labels``) between two
-    scrapes."""
-    want = set(labels.items())
-    buckets, total = [], 0.0
-    for (sample, sample_labels), value in after.items():
-        if not want <= set(sample_labels):
-            continue
-        delta = value - before.get((sample, sample_labels), 0.0)
-        if sample == f"{name}_bucket":
-            buckets.append((float(dict(sample_labels)["le"]), delta))
-        elif sample == f"{name}_sum":
-            total = delta
-    return sorted(buckets), total
-
-
-def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
-    """Quantile q (0..1) of cumulative buckets, interpolated within the bucket as Prometheus does."""
-    if not buckets or buckets[-1][1] <= 0:
-        return math.nan
-    rank = q * buckets[-1][1]
-    lower, below = 0.0, 0.0
-    for upper, count in buckets:
-        if count >= rank:
-            if math.isinf(upper):
-                return lower
-            return lower + (upper - lower) * ((rank - below) / (count - below) if count > below else 1.0)
-        lower, below = upper, count
-    return lower
-
-
-def counter_delta(before: dict, after: dict, name: str, **labels: str) -> float:
-    want = set(labels.items())
-    return sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == name and want <= set(k[1]))
-
-
-def breakdown(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    """Per Recommend stage (and server-side Recommend latency): observations, mean / p50 / p99 ms; plus batch size
-    and history-cache hits. Stage p50/p99 are bucket estimates."""
-    from ranker.service.metrics import RECOMMEND_STAGES
-
-    out: dict[str, dict[str, float]] = {}
-    series = [(stage, STAGE_METRIC, {"stage": stage}) for stage in RECOMMEND_STAGES]
-    series.append(("server_total", "kairos_rpc_latency_seconds", {"method": "Recommend"}))
-    for key, name, labels in series:
-        buckets, total = histogram_delta(before, after, name, **labels)
-        count = buckets[-1][1] if buckets else 0.0
-        out[key] = {
-            "count": count,
-            "mean_ms": total / count * 1000 if count else math.nan,
-            "p50_ms": bucket_quantile(buckets, 0.5) * 1000,
-            "p99_ms": bucket_quantile(buckets, 0.99) * 1000,
-        }
-    batches, requests = histogram_delta(before, after, "kairos_ranker_batch_size")
-    hits = counter_delta(before, after, "kairos_ranker_history_cache_total", result="hit")
-    misses = counter_delta(before, after, "kairos_ranker_history_cache_total", result="miss")
-    n = batches[-1][1] if batches else 0.0
-    out["batching"] = {
-        "batches": n,
-        "mean_batch_size": requests / n if n else math.nan,
-        "history_cache_hits": hits,
-        "history_cache_misses": misses,
-        "history_cache_miss_share": misses / (hits + misses) if hits + misses else math.nan,
-    }
-    return out
-
-
-class CpuMeter:
-    """Cores used on average between two snapshots: by the ranker, the user-state, the load generator (this
-    process's finished children), and by everything else on the machine (``other``: other people's work)."""
-
-    def __init__(self, ranker_pid: int, user_state_pid: int) -> None:
-        self.ranker, self.user_state, self.me = (
-            psutil.Process(ranker_pid),
-            psutil.Process(user_state_pid),
-            psutil.Process(),
-        )
-
-    @staticmethod
-    def _used(p: psutil.Process) -> float:
-        t = p.cpu_times()
-        return t.user + t.system
-
-    def snapshot(self) -> tuple[float, ...]:
-        t = psutil.cpu_times()
-        busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (time.perf_counter(), busy, self._used(self.ranker), self._used(self.user_state),
-                children.ru_utime + children.ru_stime, self._used(self.me), getattr(t, "steal", 0.0))  # fmt: skip
-
-    def cores(self, before: tuple[float, ...], after: tuple[float, ...]) -> dict[str, float]:
-        wall, busy, ranker, user_state, generator, me, steal = (a - b for a, b in zip(after, before, strict=True))
-        other = busy - ranker - user_state - generator - me
-        return {
-            "ranker": ranker / wall,
-            "user_state": user_state / wall,
-            "generator": generator / wall,
-            "other": max(0.0, other) / wall,
-            "steal": steal / wall,
-        }
-
-
-# --- load --------------------------------------------------------------------------------------------------------
 
 
 def js_available() -> str | None:
@@ -440,23 +214,6 @@ def measure_size(
     return result
 
 
-def row_line(row: dict) -> str:
-    return (
-        f"offered {row['offered_rps']:g}/s achieved {row['achieved_rps']:.0f}/s  p50 {fmt(row['p50_ms'])}  "
-        f"p99 {fmt(row['p99_ms'])}  p99.9 {fmt(row['p999_ms'])} ms  errors {row['errors']}/{row['requests']}"
-        f"{' ' + str(row['error_codes']) if row['errors'] else ''}  send lag p99 {fmt(row['send_lag_p99_ms'])} ms"
-        + (
-            "  cores: " + " ".join(f"{k} {v:.2f}" for k, v in row["cpu_cores"].items() if k != "steal")
-            if "cpu_cores" in row
-            else ""
-        )
-    )
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def ann_recall(artifact: Path, n: int, users: int) -> float:
     """Recall@10 of the served ANN (default IndexConfig, exact scoring off) vs float32 exact at ``n`` items."""
     from bench.ranker_bench import recall_at_10
@@ -464,236 +221,6 @@ def ann_recall(artifact: Path, n: int, users: int) -> float:
     from ranker.service.model_adapter import ModelAdapter
 
     return recall_at_10(ModelAdapter.load(artifact), n, IndexConfig(exact_max_items=0), users)
-
-
-def busy_processes(limit: int = 6) -> list[str]:
-    """Other processes using CPU now (sampled over 1 s): context for a shared machine."""
-    mine = {os.getpid(), *(c.pid for c in psutil.Process().children(recursive=True))}
-    procs = [p for p in psutil.process_iter(["pid", "name", "cmdline"]) if p.pid not in mine]
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            p.cpu_percent(None)
-    time.sleep(1.0)
-    busy = []
-    for p in procs:
-        try:
-            cpu = p.cpu_percent(None)
-        except psutil.Error:
-            continue
-        if cpu >= 5:
-            command = " ".join(p.info["cmdline"] or [p.info["name"] or "?"])[:100]
-            busy.append((cpu, f"{cpu:.0f}% {command}"))
-    return [text for _, text in sorted(busy, reverse=True)[:limit]]
-
-
-def cpu_flags() -> dict[str, object]:
-    """The CPU: the lent 2-core VMs differ, and exact scoring's speed with them (see bench/ranker_bench.py)."""
-    from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16
-
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
-    return {
-        "cpu_model": model,
-        "cpu_avx512f": "avx512f" in text.split(),
-        "cpu_int8_dot": cpu_has_int8_dot(),
-        "cpu_native_bf16": cpu_has_native_bf16(),
-    }
-
-
-def git_context() -> dict[str, object]:
-    """The commit measured and the files that differ from it (the working tree may hold uncommitted work)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.rstrip()
-
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line]
-    return {"git_commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
-
-
-# --- reports -----------------------------------------------------------------------------------------------------
-
-
-def headline(report: dict) -> dict[str, float]:
-    """The keys merged into reports/bench/ranker.json."""
-    out: dict[str, float] = {}
-    for name, size in report["sizes"].items():
-        rows = {r["offered_rps"]: r for r in size["rates"] if "skipped" not in r}
-        out[f"max_rps_p99_50ms_{name}"] = size["max_rps_p99_50ms"]
-        out[f"time_to_serving_s_{name}"] = size["time_to_serving_s"]
-        out[f"rss_mb_at_serving_{name}"] = size["memory_at_serving"]["rss_mb"]
-        out[f"rss_mb_after_load_{name}"] = size["memory_after_load"]["rss_mb"]
-        if "peak_rss_mb" in size["memory_after_load"]:
-            out[f"peak_rss_mb_{name}"] = size["memory_after_load"]["peak_rss_mb"]
-        if 20 in rows:
-            out[f"idle_p50_ms_{name}"] = rows[20]["p50_ms"]
-            out[f"idle_p99_ms_{name}"] = rows[20]["p99_ms"]
-        if 1000 in rows:
-            out[f"open_loop_p99_ms_at_1000_{name}"] = rows[1000]["p99_ms"]
-            out[f"open_loop_errors_at_1000_{name}"] = rows[1000]["errors"]
-        js = size.get("js")
-        if js and "skipped" not in js:
-            out[f"open_loop_js_p99_ms_at_{js['offered_rps']:g}_{name}"] = js["p99_ms"]
-            out[f"open_loop_js_p50_ms_at_{js['offered_rps']:g}_{name}"] = js["p50_ms"]
-    if "ann_recall_at_10_1m" in report:
-        out["ann_recall_at_10_1m"] = report["ann_recall_at_10_1m"]
-    others = [r["cpu_cores"]["other"] for s in report["sizes"].values() for r in s["rates"] if "cpu_cores" in r]
-    if others:  # the machine's contention: cores other processes used, mean over the rows
-        out["open_loop_other_cpu_cores_mean"] = sum(others) / len(others)
-    out["open_loop_fresh_event_share"] = report["fresh_event_share"]
-    out["open_loop_seconds_per_rate"] = report["seconds_per_rate"]
-    return {k: v for k, v in out.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
-
-
-SIZE_KEY_PREFIXES = (
-    "max_rps_p99_50ms_", "time_to_serving_s_", "rss_mb_at_serving_", "rss_mb_after_load_", "peak_rss_mb_",
-    "idle_p50_ms_", "idle_p99_ms_", "open_loop_p99_ms_at_", "open_loop_errors_at_", "open_loop_js_",
-)  # fmt: skip
-
-
-def merge_into(path: Path, keys: dict[str, float], sizes: Iterable[str] = ()) -> None:
-    """Add or replace ``keys`` in the JSON object at ``path``, keeping every other key, except that a size measured
-    in this run (``sizes``) loses its keys from earlier runs (a rate not reached this time keeps no stale figure)."""
-    current = json.loads(path.read_text()) if path.exists() else {}
-    for name in sizes:
-        for key in [k for k in current if k.startswith(SIZE_KEY_PREFIXES) and k.endswith(f"_{name}")]:
-            del current[key]
-    current.update({k: round(float(v), 4) for k, v in keys.items()})
-    path.write_text(json.dumps(current, indent=2) + "\n")
-
-
-def markdown(report: dict) -> str:
-    lines = [
-        "# Open-loop Recommend benchmark",
-        "",
-        f"Generated by `python -m bench.open_loop` ({report['started']}). Machine: {report['cpu_cores']} cores "
-        f"({report['cpu_model']}; AVX-512 {report['cpu_avx512f']}, int8 dot {report['cpu_int8_dot']}, native "
-        f"bfloat16 {report['cpu_native_bf16']}), "
-        f"load generator on the same machine (a separate process); 1-minute load average "
-        f"{report['load_average_1m_at_start']:.2f} at start, {report['load_average_1m_at_end']:.2f} at end. "
-        f"{report['seconds_per_rate']:g} s measured per rate after {report['warmup_s']:g} s of warm-up at that "
-        f"rate; {report['fresh_event_share']:.0%} of calls carry a new event (history-cache miss). "
-        f"Users: {report['users']} ({report['histories']}). Latency counts from each call's scheduled send time. "
-        "p99.9 of fewer than 1,000 calls is the slowest call.",
-        "",
-        "Other processes using CPU at start: " + ("; ".join(report["busy_at_start"]) or "none") + ".",
-        "",
-        "Ranker settings: defaults"
-        + (" plus environment " + ", ".join(f"`{k}={v}`" for k, v in report["ranker_env"].items()))
-        * bool(report["ranker_env"])
-        + ".",
-        "",
-        f"Code: commit {report['git_commit']}"
-        + (
-            f" with {len(report['uncommitted_files'])} uncommitted tracked files in the working tree "
-            f"({', '.join(report['uncommitted_files'][:8])}{', ...' if len(report['uncommitted_files']) > 8 else ''})."
-            if report["uncommitted_files"]
-            else " (clean working tree)."
-        ),
-        "",
-        "## Start-up and memory (ranker process)",
-        "",
-        "| items | time to SERVING s | RSS at SERVING MiB | RSS after load MiB | peak RSS MiB | max rate p99 ≤ 50 ms |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for s in report["sizes"].values():
-        bound = "" if not s["every_rate_passed"] else " (every rate passed: lower bound)"
-        lines.append(
-            f"| {s['items']:,} | {s['time_to_serving_s']:.1f} | {s['memory_at_serving']['rss_mb']:.0f} | "
-            f"{s['memory_after_load']['rss_mb']:.0f} | {fmt(s['memory_after_load'].get('peak_rss_mb'), 0)} | "
-            + (f"{s['max_rps_p99_50ms']:g}/s{bound} |" if s["max_rps_p99_50ms"] else "none of the rates tested |")
-        )
-    if "ann_recall_at_10_1m" in report:
-        lines += ["", f"ANN recall@10 vs exact at 1M items: **{report['ann_recall_at_10_1m']:.3f}**."]
-    for name, s in report["sizes"].items():
-        lines += [
-            "",
-            f"## {name} items",
-            "",
-            "Other processes using CPU when this size started: "
-            + ("; ".join(s.get("busy_at_start", [])) or "none")
-            + ".",
-            "",
-            "| client | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | send lag p99 ms |"
-            " batch | cache miss | user_state | history_model | scoring | batch_wait | compute_wait | server p99 |"
-            " cores ranker / generator / other |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        rows = list(s["rates"]) + ([s["js"]] if "js" in s else [])
-        for r in rows:
-            client = "grpc-js" if r.get("client", "").startswith("node") or r is s.get("js") else "python"
-            if "skipped" in r:
-                lines.append(f"| {client} | {r['offered_rps']:g} | {r['skipped']} |" + " |" * 15)
-                continue
-            st, b = r["stages"], r["stages"]["batching"]
-            errors = f"{r['errors']}" + (f" {r['error_codes']}" if r["errors"] else "")
-            lines.append(
-                f"| {client} | {r['offered_rps']:g} | {r['achieved_rps']:.0f} | {fmt(r['p50_ms'])} | "
-                f"{fmt(r['p99_ms'])} | {fmt(r['p999_ms'])} | {fmt(r['max_ms'])} | {errors} | "
-                f"{fmt(r['send_lag_p99_ms'])} | {fmt(b['mean_batch_size'])} | "
-                f"{fmt(b['history_cache_miss_share'], 2)} | "
-                + " | ".join(
-                    f"{fmt(st[k]['mean_ms'], 2)}"
-                    for k in ("user_state", "history_model", "scoring", "batch_wait", "compute_wait")
-                )
-                + f" | {fmt(st['server_total']['p99_ms'])} | "
-                + " / ".join(f"{r['cpu_cores'][k]:.2f}" for k in ("ranker", "generator", "other"))
-                + " |"
-            )
-    lines += [
-        "",
-        "Stage columns: mean ms per observation from the ranker's `kairos_ranker_recommend_stage_seconds` "
-        "(user_state, history_model and scoring are per micro-batch; batch_wait and compute_wait per request); "
-        "server p99: bucket estimate of the server-side Recommend latency (`kairos_rpc_latency_seconds`). "
-        "batch: mean requests per micro-batch; cache miss: share of user vectors computed by a forward pass. "
-        "Full per-stage p50/p99 estimates are in open_loop.json. cores: CPU cores used on average during the "
-        "run by the ranker, the load generator, and every other process on the machine (other people's work): "
-        "with 2 cores, a row whose `other` is well above zero measured the machine's contention as much as the "
-        "ranker.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def plot(report: dict, path: Path) -> bool:
-    """p50 and p99 vs offered rate per size (log latency axis); False when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, (lat, ach) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, s in report["sizes"].items():
-        rows = [r for r in s["rates"] if "skipped" not in r and r["p99_ms"] is not None]
-        rates = [r["offered_rps"] for r in rows]
-        (line,) = lat.plot(rates, [r["p99_ms"] for r in rows], "o-", label=f"{name} p99")
-        lat.plot(rates, [r["p50_ms"] for r in rows], "s--", color=line.get_color(), label=f"{name} p50")
-        ach.plot(rates, [r["achieved_rps"] for r in rows], "o-", color=line.get_color(), label=name)
-        js = s.get("js")
-        if js and "skipped" not in js:
-            lat.plot(
-                [js["offered_rps"]], [js["p99_ms"]], "*", ms=12, color=line.get_color(), label=f"{name} grpc-js p99"
-            )
-    lat.axhline(P99_TARGET_MS, color="grey", lw=0.8, ls=":")
-    lat.set(xlabel="offered Recommend/s", ylabel="latency ms (from scheduled send)", yscale="log",
-            title="Open-loop latency")  # fmt: skip
-    lat.legend(fontsize=7, ncol=2)
-    top = max((r["offered_rps"] for s in report["sizes"].values() for r in s["rates"]), default=1)
-    ach.plot([0, top], [0, top], color="grey", lw=0.8, ls=":")
-    ach.set(xlabel="offered Recommend/s", ylabel="achieved Recommend/s", title="Throughput")
-    ach.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-# --- main --------------------------------------------------------------------------------------------------------
 
 
 def default_artifact() -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import open_loop
+from bench import open_loop, open_loop_metrics
 from bench.open_loop_client import Outcomes, Workload, percentile, summarise
 from bench.open_loop_client import open_loop as schedule
 
@@ -83,8 +83,8 @@ def test_fresh_events_are_an_even_share_and_new_per_run() -> None:
 
 def test_bucket_quantile_and_max_rate() -> None:
     buckets = [(0.001, 50.0), (0.01, 100.0), (math.inf, 100.0)]
-    assert open_loop.bucket_quantile(buckets, 0.5) == pytest.approx(0.001)
-    assert open_loop.bucket_quantile(buckets, 0.75) == pytest.approx(0.0055)
+    assert open_loop_metrics.bucket_quantile(buckets, 0.5) == pytest.approx(0.001)
+    assert open_loop_metrics.bucket_quantile(buckets, 0.75) == pytest.approx(0.0055)
     rows = [
         {"offered_rps": 20, "p99_ms": 5.0, "errors": 0},
         {"offered_rps": 500, "p99_ms": 40.0, "errors": 0},
@@ -131,7 +131,7 @@ def test_short_real_run(artifact: Path, tmp_path: Path) -> None:
 
 
 def test_a_measured_size_drops_its_stale_keys_and_keeps_the_others(tmp_path) -> None:
-    from bench.open_loop import merge_into
+    from bench.open_loop_report import merge_into
 
     path = tmp_path / "ranker.json"
     path.write_text(
