@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.ann_compare [--artifact DIR] [--items 1000000] [--threads 1]
                                           [--methods ivf_ip,ivf_l2,hnsw] [--out reports/bench/ann.json]
 
-Data as in bench/ranker_bench.py's recall_at_10 (bench/catalogue.py): the artifact's real item vectors plus
+Data as in bench/index_measures.py's recall_at_10 (bench/catalogue.py): the artifact's real item vectors plus
 synthetic variations of them up to `--items`, and real user vectors (64 users, 50 random real items each).
 Every method's shortlist is re-scored exactly in float32 (as ItemIndex does), so recall@10 is the share of the
 exact top-10 that comes back. search ms: best of 3 for one batch of `--users` queries (ANN search + re-scoring)

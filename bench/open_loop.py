@@ -20,7 +20,7 @@ Higher rates at a size are skipped once one has p99 above ``--stop-p99-ms`` or m
 ``max_rps_p99_50ms_<size>``: the highest rate tested with p99 <= 50 ms and no errors.
 One row is repeated with bench/js/open_loop.js (grpc-js on Node) when `node` and bench/js/node_modules exist
 (`npm ci --prefix bench/js`), to show whether the Python generator limits the figures.
-ANN recall@10 at 1M against exact float32 scoring: bench/ranker_bench.py's recall_at_10 (same vectors as served).
+ANN recall@10 at 1M against exact float32 scoring: bench/index_measures.py's recall_at_10 (same vectors as served).
 Writes ``open_loop.json``, ``open_loop.md`` and ``open_loop.png`` (``--name``) under ``--out-dir`` and merges the
 headline keys into ``--ranker-json`` (other keys kept). ``--ranker-env KEY=VALUE`` runs the rankers with extra
 environment variables (e.g. a setting to compare; recorded in the report). The load generator shares the machine
@@ -216,7 +216,7 @@ def measure_size(
 
 def ann_recall(artifact: Path, n: int, users: int) -> float:
     """Recall@10 of the served ANN (default IndexConfig, exact scoring off) vs float32 exact at ``n`` items."""
-    from bench.ranker_bench import recall_at_10
+    from bench.index_measures import recall_at_10
     from ranker.index import IndexConfig
     from ranker.service.model_adapter import ModelAdapter
 

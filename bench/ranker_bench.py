@@ -46,29 +46,24 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm import tqdm
 
-from bench.catalogue import T0, bench_catalogue
-from bench.timing import best_seconds
-from kairos.client import ChannelSettings, KairosError, RankerClient, UserStateClient
+from bench.catalogue import T0
+from bench.index_measures import cpu_has_flag, matmul_peak_gflops, recall_at_10, scoring_gflops
+from bench.ranker_load import EVENTS_PER_USER, USERS, Workload, latency_at, max_throughput, percentile, plain
+from kairos.client import RankerClient, UserStateClient
 from kairos.harness.ports import free_port
 from kairos.harness.process import REPO_ROOT, ServerProcess
 from kairos.harness.readiness import grpc_serving, wait_until
 from kairos.harness.redis_server import RedisServer
 from kairos.service.gc_pauses import freeze_heap
 from kairos.v1 import events_pb2, ranker_pb2
-from ranker.index import IndexConfig, ItemIndex, SearchQuery
+from ranker.index import IndexConfig
 from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16, prefilter_kind
 from ranker.service.model_adapter import ModelAdapter
 
-GOLDEN = 0.6180339887498949
-USERS = 512
-EVENTS_PER_USER = 50
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers never load the encoders
 BF16_PREFILTER = IndexConfig(exact_prefilter="bfloat16")
@@ -80,17 +75,6 @@ INT8_ENV = {"KAIROS_RANKER_INDEX__EXACT_PREFILTER": "int8"}
 ANN_ENV = {"KAIROS_RANKER_INDEX__EXACT_MAX_ITEMS": "0"}
 DEFAULT_EXACT = prefilter_kind(IndexConfig().exact_prefilter) or "f32"  # 'int8' or 'f32' (what 'auto' picks)
 ANN_ALSO_FROM = 100_000  # catalogues this large, yet scored exactly by default, are also measured with the ANN
-
-
-def plain(address: str) -> ChannelSettings:
-    """A plaintext channel without retries: every failed call is counted."""
-    return ChannelSettings(address=address, max_attempts=1)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
 def default_artifact() -> Path:
@@ -148,74 +132,6 @@ async def seed_histories(address: str, item_ids: list[str]) -> None:
             await user_state.append_events(events)
 
 
-@dataclass(frozen=True)
-class Workload:
-    """What the load generator asks: ``fresh_share`` of the calls carry a new inline event (the user acted since
-    the last call, so the ranker's history-state cache cannot help); the rest repeat a known history."""
-
-    item_ids: tuple[str, ...]
-    fresh_share: float = 0.0
-
-    def request(self, n: int, k: int = 10) -> ranker_pb2.RecommendRequest:
-        request_time = T0 + EVENTS_PER_USER * 60_000 + 3_600_000
-        request = ranker_pb2.RecommendRequest(user_id=f"user-{n % USERS}", k=k, request_time_ms=request_time)
-        if (n * GOLDEN) % 1.0 < self.fresh_share:  # an even spread of fresh calls over n
-            item = self.item_ids[n % len(self.item_ids)]
-            event = events_pb2.Event(event_id=f"live-{n}", item_id=item, timestamp_ms=request_time - 1_000 - n)
-            request.recent_events.append(event)
-        return request
-
-
-async def max_throughput(address: str, seconds: float, concurrency: int, workload: Workload) -> tuple[float, int]:
-    """Closed loop: `concurrency` callers sending Recommend back to back; (requests/s, failures)."""
-    done, failures = 0, 0
-    async with RankerClient(plain(address), timeout_s=10) as ranker:
-
-        async def caller(c: int, until: float, record: bool) -> None:
-            nonlocal done, failures
-            n = c
-            while time.perf_counter() < until:
-                try:
-                    await ranker.send(workload.request(n))
-                    done += record
-                except KairosError:
-                    failures += 1
-                n += concurrency
-
-        warm = time.perf_counter() + 1.5
-        await asyncio.gather(*(caller(c, warm, False) for c in range(concurrency)))
-        start = time.perf_counter()
-        await asyncio.gather(*(caller(c, start + seconds, True) for c in range(concurrency)))
-        return done / (time.perf_counter() - start), failures
-
-
-async def latency_at(address: str, rate: float, seconds: float, workload: Workload) -> tuple[list[float], int]:
-    """Open loop: Recommend sent at a fixed `rate` per second (as production traffic arrives); latencies."""
-    latencies: list[float] = []
-    failures = 0
-    async with RankerClient(plain(address), timeout_s=10) as ranker:
-
-        async def one(n: int) -> None:
-            nonlocal failures
-            start = time.perf_counter()
-            try:
-                await ranker.send(workload.request(n))
-                latencies.append(time.perf_counter() - start)
-            except KairosError as exc:
-                failures += 1
-                print(f"open-loop Recommend failed: {exc.code.name} {exc.message}", file=sys.stderr)
-
-        tasks = []
-        start = time.perf_counter()
-        for n in range(int(rate * seconds)):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(n)))
-        await asyncio.gather(*tasks)
-    return latencies, failures
-
-
 async def load(
     address: str, seconds: float, concurrency: int, target_rate: float, workload: Workload, repeats: int = 3
 ) -> dict[str, float]:
@@ -242,42 +158,6 @@ async def load(
         "latency_at_rps": rate,
         "failures": failures,
     }
-
-
-def cpu_has_flag(flag: str) -> bool:
-    """Whether /proc/cpuinfo lists ``flag`` (False where there is no /proc/cpuinfo)."""
-    try:
-        return flag in Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-
-
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best observed fp32 GFLOP/s of a square matmul (torch, all threads)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    return 2 * size**3 / best_seconds(lambda: a @ b, repeats) / 1e9
-
-
-def scoring_gflops(n: int, dim: int, prefilter: str, batch: int = 64, repeats: int = 3) -> float:
-    """Float32-equivalent GFLOP/s (2 x batch x n x dim per pass) of one exact scoring pass of `batch` users over
-    `n` items in the ItemIndex, with the first pass `prefilter` ('int8', 'off', ...)."""
-    rng = np.random.default_rng(0)
-    index = ItemIndex.build([f"i{j}" for j in range(n)], rng.standard_normal((n, dim), dtype=np.float32),
-                            IndexConfig(exact_max_items=n + 1, exact_prefilter=prefilter))  # fmt: skip
-    users = rng.standard_normal((batch, dim), dtype=np.float32)
-    queries = [SearchQuery(user=b, k=10) for b in range(batch)]
-    return 2 * batch * n * dim / best_seconds(lambda: index.search(users, queries), repeats) / 1e9
-
-
-def recall_at_10(model: ModelAdapter, n: int, config: IndexConfig, users: int = 64) -> float:
-    """Recall@10 of an index configured by `config` against full float32 exact scoring, for real user vectors
-    over `n` items (artifact items + synthetic variations of them, as served in the benchmark)."""
-    data = bench_catalogue(model, n, users)
-    queries = [SearchQuery(user=b, k=10) for b in range(users)]
-    exact_config = IndexConfig(exact_max_items=n + 1, exact_prefilter="off")
-    exact = ItemIndex.build(data.ids, data.vectors, exact_config).search(data.users, queries)
-    approx = ItemIndex.build(data.ids, data.vectors, config).search(data.users, queries)
-    return float(np.mean([len(set(a.item_ids) & set(e.item_ids)) / 10 for a, e in zip(approx, exact, strict=True)]))
 
 
 async def freshness(upsert_address: str, read_address: str, rounds: int) -> list[float]:
