@@ -1,5 +1,6 @@
-"""End to end with real processes: events appended over gRPC (a retried batch included) -> the event log (or,
-without one, a contract file exported with GetSequences) -> ``python -m ranker.retrain`` -> the running ranker,
+"""End to end with real processes: events appended over gRPC (a retried batch included, and user-state killed
+with SIGKILL mid-stream, restarted and the unacknowledged batch sent again) -> the event log ->
+``python -m ranker.retrain`` -> the running ranker,
 started on the ``current`` symlink, serves the new model without a failed Recommend; then a candidate trained on
 corrupted events is refused with margin 0 and the served version stays."""
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -64,8 +66,8 @@ class Load:
         self._channel.close()
 
 
-def _user_state(workdir: Path) -> tuple[ServerProcess, str, Path]:
-    port = free_port()
+def _user_state(workdir: Path, port: int | None = None) -> tuple[ServerProcess, str, Path]:
+    port = port or free_port()
     data = workdir / "user-state"
     args = ["-m", "user_state", "serve", "--store", "embedded", "--port", str(port), "--metrics-port", "0"]
     args += ["--data-dir", str(data), "--max-events-per-user", "5000"]
@@ -76,22 +78,37 @@ def _user_state(workdir: Path) -> tuple[ServerProcess, str, Path]:
     return proc, address, data
 
 
-def _append(address: str, frame: pd.DataFrame) -> tuple[int, int]:
-    """Append every event in batches of 500, sending the second batch twice (a client retry); (appended, dups)."""
+def _append(
+    address: str, frame: pd.DataFrame, crash: Callable[[], None] | None = None, crash_at: int = 3
+) -> tuple[int, int, bool]:
+    """Append every event in batches of 500, sending the second batch twice (a client retry); with ``crash``, batch
+    ``crash_at`` is in flight when ``crash`` kills and restarts the server, and is sent again until acknowledged.
+    Returns (appended, duplicates, whether the in-flight batch failed)."""
     appended = duplicates = 0
-    with grpc.insecure_channel(address) as channel:
-        stub = user_state_pb2_grpc.UserStateStub(channel)
-        batches = [frame.iloc[i : i + 500] for i in range(0, len(frame), 500)]
-        for number, batch in enumerate(batches):
-            events = [
-                events_pb2.Event(event_id=f"e{row.Index}", user_id=row.user_id, item_id=row.item_id, timestamp_ms=ts)
-                for row, ts in zip(batch.itertuples(), batch.timestamp_ms, strict=True)
-            ]
-            for _ in range(2 if number == 1 else 1):
-                reply = stub.AppendEvents(user_state_pb2.AppendEventsRequest(events=events), timeout=30)
-                appended += reply.appended
-                duplicates += reply.duplicates
-    return appended, duplicates
+    failed = False
+    batches = [frame.iloc[i : i + 500] for i in range(0, len(frame), 500)]
+    for number, batch in enumerate(batches):
+        events = [
+            events_pb2.Event(event_id=f"e{row.Index}", user_id=row.user_id, item_id=row.item_id, timestamp_ms=ts)
+            for row, ts in zip(batch.itertuples(), batch.timestamp_ms, strict=True)
+        ]
+        request = user_state_pb2.AppendEventsRequest(events=events)
+        sends = 2 if number == 1 else 1
+        while sends:
+            with grpc.insecure_channel(address) as channel:
+                stub = user_state_pb2_grpc.UserStateStub(channel)
+                future = stub.AppendEvents.future(request, timeout=30)
+                if crash is not None and number == crash_at and not failed:
+                    crash()
+                try:
+                    reply = future.result()
+                except grpc.RpcError:  # killed before it answered: not acknowledged, so the client sends it again
+                    failed = True
+                    continue
+            appended += reply.appended
+            duplicates += reply.duplicates
+            sends -= 1
+    return appended, duplicates, failed
 
 
 def _export(address: str, users: list[str], path: Path) -> int:
@@ -133,20 +150,26 @@ def test_retrain_publishes_to_a_running_ranker_and_refuses_a_worse_candidate(tmp
     (root / "current").symlink_to(first.name)
     us_proc, us_address, us_data = _user_state(tmp_path)
     ranker = None
+    port = int(us_address.rsplit(":", 1)[1])
+
+    def crash() -> None:
+        nonlocal us_proc
+        us_proc.kill9()  # mid-stream: the batch in flight may or may not have been committed
+        us_proc, _, _ = _user_state(tmp_path, port)
+
     try:
-        appended, duplicates = _append(us_address, frame)
-        assert (appended, duplicates) == (len(frame), 500)  # the retried batch was stored once
+        appended, duplicates, failed = _append(us_address, frame, crash)
+        # every event stored once: the retried batch, and the one resent after the crash if it had been committed
+        assert appended == len(frame) and duplicates in ((500, 1000) if failed else (500,))
 
         ranker = launch_ranker(tmp_path, root / "current", us_address, "--artifact-poll-s", "0.2")
         served_v0 = _version(ranker.address)
         assert served_v0.startswith("tiny-v0-")
 
         event_log = us_data / "event-log"
-        if event_log.is_dir() and any(event_log.iterdir()):
-            events = {"event_log": str(event_log)}
-        else:  # no event log in this user-state yet: the same events, read back over gRPC
-            events = {"file": str(tmp_path / "events.csv"), "time_unit": "ms"}
-            assert _export(us_address, users, tmp_path / "events.csv") == len(frame)
+        assert event_log.is_dir() and any(event_log.iterdir()), "user-state keeps an event log by default"
+        events = {"event_log": str(event_log)}
+        assert _export(us_address, users, tmp_path / "events.csv") == len(frame)  # the store agrees
         config = tmp_path / "retrain.yaml"
         settings = {
             "events": events,
@@ -192,7 +215,6 @@ def test_retrain_publishes_to_a_running_ranker_and_refuses_a_worse_candidate(tmp
         assert 'kairos_retrain_last_outcome{decision="refused"} 1.0' in prom
         line = next(x for x in prom.splitlines() if x.startswith("kairos_retrain_last_published_timestamp_seconds "))
         assert float(line.split()[1]) == pytest.approx(report["published_at"])
-        print("events read from", "the event log" if "event_log" in events else "a GetSequences export")
     finally:
         if ranker is not None:
             ranker.stop()
