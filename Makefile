@@ -97,7 +97,7 @@ $(ARTIFACT)/model.pt: | $(STAMP)
 
 model: install $(ARTIFACT)/model.pt  ## train the served ID-free model into artifacts/ml100k-full (reused when present)
 
-eval: install  ## train every baseline x 3 seeds on ml100k-mm -> reports/eval/ml100k-mm.{json,md} (~75 min)
+eval: install  ## full vs tuned SASRec + baselines + time ablations, 5 seeds, paired tests -> reports/eval/ml100k-mm.{md,json,png} (hours; resumes from var/eval-runs)
 	$(PY) -m ranker.evaluate --config ranker/configs/eval_ml100k.yaml
 
 cold-start: install  ## cold-start protocol: time + random cold splits, models and baselines -> reports/eval/cold-start.{json,md} (~80 min)
