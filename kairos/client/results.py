@@ -41,17 +41,12 @@ def _items(reply: ranker_pb2.RecommendResponse | ranker_pb2.SimilarItemsResponse
     return tuple(ScoredItem(i.item_id, i.score) for i in reply.items)
 
 
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    """Top-k items for one user, best first, and how the answer was made."""
+class _RankedAnswer:
+    """What Recommendation and SimilarItems share: scored items, best first, and the degradation flags."""
 
+    __slots__ = ()
     items: tuple[ScoredItem, ...]
-    model_version: str
     degradations: frozenset[Degradation]
-    history_length: int
-    request_time_ms: int
-    unknown_candidate_ids: tuple[str, ...]
-    raw: ranker_pb2.RecommendResponse | None = field(default=None, repr=False, compare=False)
 
     @property
     def degraded(self) -> bool:
@@ -62,6 +57,19 @@ class Recommendation:
     def item_ids(self) -> list[str]:
         return [i.item_id for i in self.items]
 
+
+@dataclass(frozen=True, slots=True)
+class Recommendation(_RankedAnswer):
+    """Top-k items for one user, best first, and how the answer was made."""
+
+    items: tuple[ScoredItem, ...]
+    model_version: str
+    degradations: frozenset[Degradation]
+    history_length: int
+    request_time_ms: int
+    unknown_candidate_ids: tuple[str, ...]
+    raw: ranker_pb2.RecommendResponse | None = field(default=None, repr=False, compare=False)
+
     @classmethod
     def from_proto(cls, reply: ranker_pb2.RecommendResponse) -> Recommendation:
         return cls(
@@ -71,7 +79,7 @@ class Recommendation:
 
 
 @dataclass(frozen=True, slots=True)
-class SimilarItems:
+class SimilarItems(_RankedAnswer):
     """Items most like the query item, most similar first."""
 
     items: tuple[ScoredItem, ...]
@@ -79,14 +87,6 @@ class SimilarItems:
     degradations: frozenset[Degradation]
     unknown_candidate_ids: tuple[str, ...]
     raw: ranker_pb2.SimilarItemsResponse | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def degraded(self) -> bool:
-        return bool(self.degradations)
-
-    @property
-    def item_ids(self) -> list[str]:
-        return [i.item_id for i in self.items]
 
     @classmethod
     def from_proto(cls, reply: ranker_pb2.SimilarItemsResponse) -> SimilarItems:

@@ -25,5 +25,3 @@ def test_blas_is_limited_to_the_configured_threads() -> None:
             np.testing.assert_allclose(worker.call(lambda: v @ v[0]), v @ v[0])
         finally:
             worker.close()
-    untouched = ComputeWorker(threads=1, blas_threads=0)
-    untouched.close()
