@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from kairos.service.channel import ChannelSettings, create_channel, retry_service_config
+from kairos.service.channel import ChannelSettings, channel_options, create_channel, read_token
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -25,7 +25,7 @@ def call_metadata(
     if token is not None and settings.auth_token_file is not None:
         raise ValueError("pass either token or ChannelSettings.auth_token_file, not both")
     if token is None and blocking and settings.auth_token_file is not None:
-        token = settings.auth_token_file.read_text().splitlines()[0].strip()
+        token = read_token(settings.auth_token_file)
     if token is not None and not token.strip():
         raise ValueError("token is empty")
     bearer = (("authorization", f"Bearer {token.strip()}"),) if token is not None else ()
@@ -39,17 +39,7 @@ def async_channel(settings: ChannelSettings) -> grpc.aio.Channel:
 
 def blocking_channel(settings: ChannelSettings) -> grpc.Channel:
     """A blocking channel with the options create_channel gives asyncio ones (the token goes in call metadata)."""
-    options: list[tuple[str, object]] = [
-        ("grpc.enable_retries", 1 if settings.max_attempts > 1 else 0),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-    ]
-    if settings.lb_policy is not None:
-        options.append(("grpc.lb_policy_name", settings.lb_policy))
-    if settings.max_attempts > 1:
-        options.append(("grpc.service_config", retry_service_config(settings.max_attempts)))
+    options = channel_options(settings)
     if settings.tls:
         from kairos.service.tls import channel_credentials
 

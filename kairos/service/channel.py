@@ -60,8 +60,8 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(details, request)
 
 
-def create_channel(settings: ChannelSettings) -> grpc.aio.Channel:
-    """An asyncio channel to `settings.address` configured for production use."""
+def channel_options(settings: ChannelSettings) -> list[tuple[str, object]]:
+    """The gRPC channel options `settings` ask for (message limits, keepalive, balancing, retries), asyncio or not."""
     options: list[tuple[str, object]] = [
         ("grpc.enable_retries", 1 if settings.max_attempts > 1 else 0),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -73,10 +73,20 @@ def create_channel(settings: ChannelSettings) -> grpc.aio.Channel:
         options.append(("grpc.lb_policy_name", settings.lb_policy))
     if settings.max_attempts > 1:  # gRPC rejects a retry policy with fewer than 2 attempts
         options.append(("grpc.service_config", retry_service_config(settings.max_attempts)))
+    return options
+
+
+def read_token(path: Path) -> str:
+    """The bearer token in the first line of ``path``."""
+    return path.read_text().splitlines()[0].strip()
+
+
+def create_channel(settings: ChannelSettings) -> grpc.aio.Channel:
+    """An asyncio channel to `settings.address` configured for production use."""
+    options = channel_options(settings)
     interceptors = []
     if settings.auth_token_file is not None:
-        token = settings.auth_token_file.read_text().splitlines()[0].strip()
-        interceptors.append(_BearerToken(token))
+        interceptors.append(_BearerToken(read_token(settings.auth_token_file)))
     if settings.tls:
         from kairos.service.tls import channel_credentials
 

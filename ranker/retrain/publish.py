@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from kairos.durable import fsync_dir
+
 STAGING = ".staging"
 PUBLISHED_FILE = "published.json"  # in the artifacts root: the last publication (survives report dirs)
 
@@ -58,15 +60,7 @@ def point_link(link: Path, target: Path) -> None:
         tmp.unlink()
     tmp.symlink_to(rel, target_is_directory=True)
     os.replace(tmp, link)
-    _fsync_dir(link.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(link.parent)
 
 
 def publish(candidate: Path, root: Path, link: Path, info: dict) -> Path:
@@ -76,7 +70,7 @@ def publish(candidate: Path, root: Path, link: Path, info: dict) -> Path:
     if final.exists():
         raise FileExistsError(f"{final}: already published")
     os.rename(candidate, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     point_link(link, final)
     write_json_atomic(root / PUBLISHED_FILE, {**info, "artifact": final.name})
     return final

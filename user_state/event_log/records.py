@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kairos.durable import fsync_dir
 from user_state.events import Event
 
 
@@ -25,15 +26,6 @@ class Record:
 def stem(lsn: int) -> str:
     """The file name (without suffix) of a segment whose first record is `lsn`."""
     return f"{lsn:020d}"
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make created/renamed/deleted directory entries durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_parquet(path: Path, rows: Sequence[Record], extra: dict[str, pa.Array] | None = None) -> int:
