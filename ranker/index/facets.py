@@ -120,8 +120,8 @@ class FacetColumns:
         return np.isin(codes, np.asarray(wanted, dtype=np.int32))
 
     def mask(self, spec: ItemFilterSpec, n: int) -> np.ndarray:
-        """(n,) bool: the first ``n`` rows that ``spec`` lets through (deleted rows are not excluded here)."""
-        self._reserve(n)
+        """(n,) bool: the first ``n`` rows that ``spec`` lets through (deleted rows are not excluded here). Every row
+        of the index has been written (facets or none), so ``n`` never exceeds the columns' capacity."""
         allowed = np.ones(n, dtype=bool)
         if spec.published_after_ms > 0:
             allowed &= self._published[:n] >= spec.published_after_ms
