@@ -23,10 +23,10 @@ down:  ## stop the local suite started by `make up` (graceful SIGTERM)
 status:  ## which local-suite processes run
 	$(PY) -m deploy.local status
 
-RETRAIN_CONFIG ?= ranker/configs/retrain.yaml
+RETRAIN_CONFIG ?= recmodel/configs/retrain.yaml
 RETRAIN_ARGS ?=
 retrain: install  ## one retraining run: event log + item store -> train -> gate vs served -> publish (docs/retraining.md)
-	$(PY) -m ranker.retrain --config $(RETRAIN_CONFIG) $(RETRAIN_ARGS)
+	$(PY) -m recmodel.retrain --config $(RETRAIN_CONFIG) $(RETRAIN_ARGS)
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -93,18 +93,18 @@ loadtest: install  ## headless locust against the running suite (make up first):
 		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_TIME)
 
 $(ARTIFACT)/model.pt: | $(STAMP)
-	$(PY) -m ranker.train --config ranker/configs/full.yaml --out $(ARTIFACT)
+	$(PY) -m recmodel.train --config recmodel/configs/full.yaml --out $(ARTIFACT)
 
 model: install $(ARTIFACT)/model.pt  ## train the served ID-free model into artifacts/ml100k-full (reused when present)
 
 eval: install  ## full vs tuned SASRec + baselines + time ablations, 5 seeds, paired tests -> reports/eval/ml100k-mm.{md,json,png} (hours; resumes from var/eval-runs)
-	$(PY) -m ranker.evaluate --config ranker/configs/eval_ml100k.yaml
+	$(PY) -m recmodel.evaluate --config recmodel/configs/eval_ml100k.yaml
 
 cold-start: install  ## cold-start protocol: time + random cold splits, models and baselines -> reports/eval/cold-start.{json,md} (~80 min)
-	$(PY) -m ranker.evaluation.cold_start --config ranker/configs/eval_cold_start.yaml
+	$(PY) -m recmodel.evaluation.cold_start --config recmodel/configs/eval_cold_start.yaml
 
 new-users: install $(ARTIFACT)/model.pt  ## the served artifact on users seen with 0/1/3 events -> reports/eval/new-users.{json,md}
-	$(PY) -m ranker.evaluation.new_users --artifact $(ARTIFACT)
+	$(PY) -m recmodel.evaluation.new_users --artifact $(ARTIFACT)
 
 triton: install  ## local Triton (bundled tritonserver, python flavour): text_embed / image_embed; Ctrl-C stops it
 	$(PY) -m encoders.triton serve

@@ -273,7 +273,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Plan]
 
 def run(args: argparse.Namespace, plan: Plan) -> dict:
     from ranker.service.model_adapter import ModelAdapter
-    from ranker.settings import RankerPaths
+    from recmodel.settings import RankerPaths
 
     artifact = args.artifact or default_artifact()
     items = list(ModelAdapter.load(artifact).catalogue().ids)

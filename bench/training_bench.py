@@ -2,9 +2,9 @@
 
     nice -n 10 .venv/bin/python -m bench.training_bench [--sizes 1682 10000 100000] [--steps 3] [--out FILE]
 
-The model and every loss are ``ranker/configs/full.yaml``'s (batch 128, one torch thread); only
+The model and every loss are ``recmodel/configs/full.yaml``'s (batch 128, one torch thread); only
 ``loss.softmax`` changes: ``full`` (every step embeds and scores the whole catalogue) or ``sampled``
-(``loss.sampled_negatives`` shared negatives, only the items the step touches embedded; ranker.training.sampling).
+(``loss.sampled_negatives`` shared negatives, only the items the step touches embedded; recmodel.training.sampling).
 
 Catalogues: ml100k-mm as it is (1,682 items), and larger ones synthesised from it. Every synthetic item copies
 the raw encoder features (text and image vectors, presence flags) of a random real item plus Gaussian noise of
@@ -40,14 +40,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ranker.data.batches import training_batch
-from ranker.data.splits import Sequence, Split, training_windows
-from ranker.model.catalogue import Catalogue
-from ranker.settings import REPO_ROOT, RankerPaths
-from ranker.training.config import ExperimentConfig, load_experiment
-from ranker.training.experiment import prepare_data
-from ranker.training.loop import build_model, seed_everything
-from ranker.training.objectives import TrainingObjective
+from recmodel.data.batches import training_batch
+from recmodel.data.splits import Sequence, Split, training_windows
+from recmodel.model.catalogue import Catalogue
+from recmodel.settings import REPO_ROOT, RankerPaths
+from recmodel.training.config import ExperimentConfig, load_experiment
+from recmodel.training.experiment import prepare_data
+from recmodel.training.loop import build_model, seed_everything
+from recmodel.training.objectives import TrainingObjective
 
 SIZES = (1682, 5_000, 10_000, 100_000)
 NOISE = 0.3  # synthetic features: noise std as a fraction of each dimension's std over the real items
@@ -129,7 +129,7 @@ def time_steps(
 
 
 def epoch_windows(cfg: ExperimentConfig, split: Split) -> list[Sequence]:
-    """The training windows in epoch 1's order (as ranker.training.loop shuffles them)."""
+    """The training windows in epoch 1's order (as recmodel.training.loop shuffles them)."""
     windows = training_windows(split.train, cfg.data.max_len)
     order = np.random.default_rng(cfg.train.seed * 100_003 + 1).permutation(len(windows))
     return [windows[i] for i in order]
@@ -151,7 +151,7 @@ def extrapolate(points: dict[int, float], size: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=REPO_ROOT / "ranker/configs/full.yaml")
+    parser.add_argument("--config", type=Path, default=REPO_ROOT / "recmodel/configs/full.yaml")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement (after one warm-up)")
     parser.add_argument("--max-logit-gb", type=float, default=4.0, help="full steps bigger are extrapolated")

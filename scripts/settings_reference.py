@@ -27,7 +27,7 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
     from encoders.tensorrt.settings import TensorRTSettings
     from encoders.triton.settings import LauncherSettings, RepositorySettings
     from ranker.service.settings import RankerSettings
-    from ranker.settings import RankerPaths
+    from recmodel.settings import RankerPaths
     from user_state.settings import UserStateSettings
 
     return [

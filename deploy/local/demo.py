@@ -82,7 +82,7 @@ def ensure_artifact(settings: SuiteSettings, data_dir: Path) -> Path:
         console.print(f"[green]reusing model artifact[/] {settings.artifact_dir}")
         return settings.artifact_dir
     console.print(f"[bold]training a model[/] on {data_dir} → {settings.artifact_dir}")
-    cmd = [sys.executable, "-m", "ranker.train", "--config", str(settings.train_config),
+    cmd = [sys.executable, "-m", "recmodel.train", "--config", str(settings.train_config),
            "--data", str(data_dir), "--out", str(settings.artifact_dir)]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=REPO_ROOT)
     return settings.artifact_dir

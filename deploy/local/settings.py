@@ -19,7 +19,7 @@ class SuiteSettings(BaseSettings):
     data_dir: Path = Field(REPO_ROOT.parent / "shared" / "data" / "ml100k-mm", description="ml100k-mm folder.")
     fallback_data_dir: Path = Field(REPO_ROOT / "var" / "data" / "ml100k", description="recbole fallback copy.")
     artifact_dir: Path = Field(REPO_ROOT / "artifacts" / "ml100k-full", description="Model artifact to serve.")
-    train_config: Path = Field(REPO_ROOT / "ranker" / "configs" / "full.yaml", description="Used when training.")
+    train_config: Path = Field(REPO_ROOT / "recmodel" / "configs" / "full.yaml", description="Used when training.")
     host: str = "127.0.0.1"
     user_state_port: int = 50051
     user_state_metrics_port: int = 9100

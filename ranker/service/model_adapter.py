@@ -1,4 +1,4 @@
-"""The ranker's view of a model artifact: ranker.model.serving.ServingModel behind numpy-in, numpy-out calls."""
+"""The ranker's view of a model artifact: recmodel.model.serving.ServingModel behind numpy-in, numpy-out calls."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ranker.catalog.feature_table import FeatureTable
-from ranker.model.serving import ServingModel
 from ranker.service.history import HistoryBatch
+from recmodel.model.serving import ServingModel
 
 
 def artifact_fingerprint(path: Path) -> str:

@@ -1,7 +1,7 @@
 """The artifact's repeat bias at serving time: history items are scored apart from the index and merged in.
 
 The index ranks by ``user @ item`` alone. An item in the user's history scores that plus the learned bias of
-its history positions (``ranker.model.repeat_bias``), which can move it far down (never re-consumed) or up
+its history positions (``recmodel.model.repeat_bias``), which can move it far down (never re-consumed) or up
 (re-consumed soon after). So the search leaves the history items out and they are scored exactly here, which
 gives the same top-k as scoring the whole catalogue with the bias, whatever its sign.
 """

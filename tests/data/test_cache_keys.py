@@ -17,10 +17,10 @@ from PIL import Image
 
 from encoders.inprocess import InProcessEncoders
 from encoders.item_text import build_item_text
-from ranker import evaluate as evaluate_cli
-from ranker.data.source import dataset_from_path
-from ranker.training.config import ExperimentConfig
-from ranker.training.experiment import prepare_dataset
+from recmodel import evaluate as evaluate_cli
+from recmodel.data.source import dataset_from_path
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.experiment import prepare_dataset
 from tests.data.conftest import write_contract_dataset
 from tests.model.conftest import TINY
 

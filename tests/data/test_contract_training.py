@@ -1,4 +1,4 @@
-"""Tiny end-to-end trainings by ``ranker.train`` from contract folders: text only, images only (real encoders)."""
+"""Tiny end-to-end trainings by ``recmodel.train`` from contract folders: text only, images only (real encoders)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ranker import train as train_cli
-from ranker.model.catalogue import Catalogue
+from recmodel import train as train_cli
+from recmodel.model.catalogue import Catalogue
 from tests.data.conftest import write_contract_dataset
 from tests.model.conftest import TINY
 

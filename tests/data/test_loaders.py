@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from ranker.data.contract import DatasetError
-from ranker.data.loaders import load_dataset, load_events, load_items, load_ml100k_mm
-from ranker.data.source import (
+from recmodel.data.contract import DatasetError
+from recmodel.data.loaders import load_dataset, load_events, load_items, load_ml100k_mm
+from recmodel.data.source import (
     DatasetConfig,
     EventColumns,
     ItemColumns,
@@ -22,8 +22,8 @@ from ranker.data.source import (
     dataset_from_path,
     resolve_dataset,
 )
-from ranker.settings import RankerPaths
-from ranker.training.config import ExperimentConfig
+from recmodel.settings import RankerPaths
+from recmodel.training.config import ExperimentConfig
 from tests.data.conftest import N_ITEMS, write_contract_dataset
 
 

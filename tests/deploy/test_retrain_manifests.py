@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from ranker.retrain.settings import RetrainSettings
+from recmodel.retrain.settings import RetrainSettings
 from tests.deploy.manifest_queries import Doc, one
 
 

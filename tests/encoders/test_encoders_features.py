@@ -118,8 +118,8 @@ def test_missing_column_is_named(tmp_path, make_items_csv):
 
 
 def test_ranker_feature_cache_is_extracted_again_for_other_items(small_catalogue, tmp_path):
-    """ranker.features reuses an extraction's cache only for the items it was made from (real encoders)."""
-    from ranker.features import cached_item_features
+    """recmodel.features reuses an extraction's cache only for the items it was made from (real encoders)."""
+    from recmodel.features import cached_item_features
 
     items_csv, _ = small_catalogue
     cache = tmp_path / "cache"

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker.data.contract import DatasetError
-from ranker.data.loaders import load_ml100k_mm
-from ranker.data.splits import cold_items, leave_one_out
-from ranker.evaluation.baselines import ContentKnn, content_vectors, popularity_scores, random_scores
-from ranker.evaluation.cold_start_runs import choose_knn_k
-from ranker.model.catalogue import Catalogue
+from recmodel.data.contract import DatasetError
+from recmodel.data.loaders import load_ml100k_mm
+from recmodel.data.splits import cold_items, leave_one_out
+from recmodel.evaluation.baselines import ContentKnn, content_vectors, popularity_scores, random_scores
+from recmodel.evaluation.cold_start_runs import choose_knn_k
+from recmodel.model.catalogue import Catalogue
 
 
 def test_time_split_holds_out_the_newest_items(synthetic_root: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker.evaluation.bootstrap import bootstrap_interval, paired_bootstrap
+from recmodel.evaluation.bootstrap import bootstrap_interval, paired_bootstrap
 
 
 def test_interval_contains_the_mean_and_narrows_with_more_cases() -> None:

@@ -1,4 +1,4 @@
-"""`python -m ranker.evaluation.cold_start` end to end on the synthetic dataset: every split, system and summary
+"""`python -m recmodel.evaluation.cold_start` end to end on the synthetic dataset: every split, system and summary
 key is reported, cached runs are reused, and switching the data never reuses a cached run."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from ranker.evaluation import cold_start
-from ranker.settings import REPO_ROOT
+from recmodel.evaluation import cold_start
+from recmodel.settings import REPO_ROOT
 
 SUMMARY_KEYS = {
     "cold_users_full_ndcg10",
@@ -25,7 +25,7 @@ SUMMARY_KEYS = {
 
 def _config(tmp_path: Path) -> Path:
     cfg = {
-        "models": {"full": str(REPO_ROOT / "ranker/configs/full.yaml")},
+        "models": {"full": str(REPO_ROOT / "recmodel/configs/full.yaml")},
         "primary": "full",
         "splits": {
             "time": {"cold_by": "time", "split_seeds": [0], "train_seeds": [0]},

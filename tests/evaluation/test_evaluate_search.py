@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from ranker import evaluate as evaluate_cli
+from recmodel import evaluate as evaluate_cli
 from tests.model.conftest import TINY
 
 

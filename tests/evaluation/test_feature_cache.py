@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from encoders.features import save_features
-from ranker.features import cached_item_features
+from recmodel.features import cached_item_features
 from tests.model.conftest import random_features
 
 
@@ -20,9 +20,9 @@ def test_hand_saved_features_are_taken_as_given(tmp_path: Path) -> None:
 
 
 def test_dataset_features_take_a_hand_saved_set_keyed_by_its_bytes(tmp_path: Path) -> None:
-    from ranker.data.loaders import load_dataset
-    from ranker.data.source import dataset_from_path
-    from ranker.features import dataset_item_features
+    from recmodel.data.loaders import load_dataset
+    from recmodel.data.source import dataset_from_path
+    from recmodel.features import dataset_item_features
     from tests.data.conftest import write_contract_dataset
 
     write_contract_dataset(tmp_path / "shop", texts=False, images=False)
@@ -36,9 +36,9 @@ def test_dataset_features_take_a_hand_saved_set_keyed_by_its_bytes(tmp_path: Pat
 
 def test_an_extraction_in_the_old_name_only_folder_is_never_read(tmp_path: Path) -> None:
     """Before content keys, features lived in <root>/<dataset name>: another dataset of that name must not use them."""
-    from ranker.data.loaders import load_dataset
-    from ranker.data.source import dataset_from_path
-    from ranker.features import dataset_item_features
+    from recmodel.data.loaders import load_dataset
+    from recmodel.data.source import dataset_from_path
+    from recmodel.features import dataset_item_features
     from tests.data.conftest import write_contract_dataset
 
     _, items_a = write_contract_dataset(tmp_path / "a" / "shop", seed=0, images=False)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker import train
-from ranker.data.splits import Split
-from ranker.evaluation import new_users
-from ranker.evaluation.new_users import first_events
-from ranker.settings import REPO_ROOT
+from recmodel import train
+from recmodel.data.splits import Split
+from recmodel.evaluation import new_users
+from recmodel.evaluation.new_users import first_events
+from recmodel.settings import REPO_ROOT
 
 
 def test_first_events_keeps_each_users_earliest_training_events(synthetic_split: Split) -> None:
@@ -30,7 +30,7 @@ def test_first_events_keeps_each_users_earliest_training_events(synthetic_split:
 def test_new_user_report_from_a_trained_artifact(synthetic_root: Path, tmp_path: Path) -> None:
     artifact = tmp_path / "artifact"
     data, features = synthetic_root / "ml100k-mm", synthetic_root / "features"
-    config = REPO_ROOT / "ranker/configs/full.yaml"
+    config = REPO_ROOT / "recmodel/configs/full.yaml"
     train.main(["--config", str(config), "--data", str(data), "--features", str(features), "--out", str(artifact),
                 "--epochs", "1"])  # fmt: skip
     out = tmp_path / "report" / "new-users"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker.data.splits import EvalCases, Sequence
-from ranker.evaluation.protocol import masked, measure, per_case_metrics, ranks_among
+from recmodel.data.splits import EvalCases, Sequence
+from recmodel.evaluation.protocol import masked, measure, per_case_metrics, ranks_among
 
 
 def _cases(targets: list[int], seen: list[list[int]]) -> EvalCases:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker.evaluation.bootstrap import PairedDifference
-from ranker.evaluation.quality import NO_DIFFERENCE, compare, holm, per_user, row_summary, verdict
+from recmodel.evaluation.bootstrap import PairedDifference
+from recmodel.evaluation.quality import NO_DIFFERENCE, compare, holm, per_user, row_summary, verdict
 
 
 def _run(seed: int | None, ranks: list[int], users: list[int] | None = None, model: str = "m") -> dict:

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from encoders.features import ItemFeatures, save_features
-from ranker.data.loaders import load_ml100k_mm
-from ranker.data.splits import Split, leave_one_out
-from ranker.model.catalogue import Catalogue
+from recmodel.data.loaders import load_ml100k_mm
+from recmodel.data.splits import Split, leave_one_out
+from recmodel.model.catalogue import Catalogue
 
 N_USERS, N_ITEMS, TEXT_DIM, IMAGE_DIM = 40, 60, 384, 1280
 GENRES = ["Action", "Comedy", "Drama", "Thriller", "Romance"]

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from ranker.data.batches import eval_batch
-from ranker.data.splits import Split
-from ranker.model.artifact import save_artifact
-from ranker.model.catalogue import Catalogue
-from ranker.model.content_channel import ContentChannel, ContentCodes
-from ranker.model.new_item_boost import NewItemBoost
-from ranker.model.recommender import Recommender
-from ranker.model.serving import ServingModel
-from ranker.training.boost_selection import fit_content_codes, item_matrix, select_new_item_boost
-from ranker.training.config import ExperimentConfig
-from ranker.training.loop import build_model
-from ranker.training.scoring import case_profiles, score_and_users, score_cases
+from recmodel.data.batches import eval_batch
+from recmodel.data.splits import Split
+from recmodel.model.artifact import save_artifact
+from recmodel.model.catalogue import Catalogue
+from recmodel.model.content_channel import ContentChannel, ContentCodes
+from recmodel.model.new_item_boost import NewItemBoost
+from recmodel.model.recommender import Recommender
+from recmodel.model.serving import ServingModel
+from recmodel.training.boost_selection import fit_content_codes, item_matrix, select_new_item_boost
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.loop import build_model
+from recmodel.training.scoring import case_profiles, score_and_users, score_cases
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_residuals_only_on_trained_items(model: Recommender, synthetic_split: Sp
 def test_selection_chooses_content_beta_and_keeps_the_budget(
     model: Recommender, synthetic_split: Split, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ranker.training.boost_selection as selection
+    import recmodel.training.boost_selection as selection
 
     monkeypatch.setattr(selection, "MIN_COLD_CASES", 1)
     boost, table = select_new_item_boost(

@@ -1,4 +1,4 @@
-"""Cross-domain training on ml100k-mm's documented genre split (ranker/data/domains.py)."""
+"""Cross-domain training on ml100k-mm's documented genre split (recmodel/data/domains.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from ranker.data.batches import eval_batch
-from ranker.data.domains import DOMAINS
-from ranker.data.loaders import load_items
-from ranker.model.recommender import Recommender
-from ranker.settings import RankerPaths
-from ranker.training.config import ExperimentConfig
-from ranker.training.experiment import prepare_data
-from ranker.training.loop import train
+from recmodel.data.batches import eval_batch
+from recmodel.data.domains import DOMAINS
+from recmodel.data.loaders import load_items
+from recmodel.model.recommender import Recommender
+from recmodel.settings import RankerPaths
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.experiment import prepare_data
+from recmodel.training.loop import train
 from tests.model.conftest import TINY, random_features
 
 DATA = RankerPaths().data_dir

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ranker.data.batches import eval_batch, training_batch
-from ranker.data.contract import DatasetError
-from ranker.data.domains import item_domain, with_genre_domains
-from ranker.data.loaders import load_events, load_items, load_ml100k_mm
-from ranker.data.splits import leave_one_out, training_windows, user_sequences
-from ranker.settings import RankerPaths
+from recmodel.data.batches import eval_batch, training_batch
+from recmodel.data.contract import DatasetError
+from recmodel.data.domains import item_domain, with_genre_domains
+from recmodel.data.loaders import load_events, load_items, load_ml100k_mm
+from recmodel.data.splits import leave_one_out, training_windows, user_sequences
+from recmodel.settings import RankerPaths
 
 
 def test_events_csv_seconds_become_milliseconds(tmp_path: Path) -> None:

@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import yaml
 
-from ranker import evaluate as evaluate_cli
-from ranker import train as train_cli
-from ranker.data.batches import eval_batch
-from ranker.model.catalogue import Catalogue
-from ranker.model.serving import ServingModel
-from ranker.settings import REPO_ROOT
-from ranker.training.config import load_experiment
-from ranker.training.experiment import prepare_data
-from ranker.training.scoring import score_cases
+from recmodel import evaluate as evaluate_cli
+from recmodel import train as train_cli
+from recmodel.data.batches import eval_batch
+from recmodel.model.catalogue import Catalogue
+from recmodel.model.serving import ServingModel
+from recmodel.settings import REPO_ROOT
+from recmodel.training.config import load_experiment
+from recmodel.training.experiment import prepare_data
+from recmodel.training.scoring import score_cases
 from tests.support.ports import free_port
 
 
 def train_args(config: Path, synthetic_root: Path, out: Path) -> list[str]:
-    """``ranker.train`` arguments for the synthetic dataset and its feature cache."""
+    """``recmodel.train`` arguments for the synthetic dataset and its feature cache."""
     data, features = synthetic_root / "ml100k-mm", synthetic_root / "features"
     return ["--config", str(config), "--data", str(data), "--features", str(features), "--out", str(out)]
 
@@ -70,7 +70,7 @@ def test_serving_scores_match_offline_scores(trained, synthetic_root: Path) -> N
     stored = serving.catalogue()
     assert stored.item_ids == catalogue.item_ids and np.array_equal(stored.text, catalogue.text)
 
-    from ranker.model.artifact import load_artifact
+    from recmodel.model.artifact import load_artifact
 
     offline = score_cases(load_artifact(out).model, catalogue, split.test)
     rows = np.arange(len(split.test))
@@ -125,8 +125,8 @@ def test_serving_scores_a_brand_new_item_and_rejects_bad_input(trained) -> None:
 
 def test_serving_imports_no_training_code() -> None:
     code = (
-        "import sys, ranker.model.serving; "
-        "bad = [m for m in sys.modules if m.startswith(('ranker.training', 'ranker.train', 'ranker.evaluate'))]; "
+        "import sys, recmodel.model.serving; "
+        "bad = [m for m in sys.modules if m.startswith(('recmodel.training', 'recmodel.train', 'recmodel.evaluate'))]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
@@ -199,7 +199,7 @@ def test_two_process_ddp_training(synthetic_root: Path, tmp_path: Path) -> None:
         "--master-port",
         str(free_port()),
         "-m",
-        "ranker.train",
+        "recmodel.train",
         *train_args(config, synthetic_root, out),
     ]
     env = {**__import__("os").environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}

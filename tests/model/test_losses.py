@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ranker.training.losses import (
+from recmodel.training.losses import (
     balance_loss,
     full_softmax_ce,
     info_nce,
@@ -32,7 +32,7 @@ def test_sampled_softmax_logq_correction_is_exact_for_a_hand_case() -> None:
     items = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     proposal = torch.tensor([0.0, 1.0])  # only item 1 can be sampled
     loss = sampled_softmax_ce(users, items, torch.tensor([0]), proposal, num_negatives=2)
-    # logits: the positive as it is, 2; two negatives 0 - log(2*1) (ranker.training.sampling: only negatives
+    # logits: the positive as it is, 2; two negatives 0 - log(2*1) (recmodel.training.sampling: only negatives
     # are corrected, so the denominator estimates the full partition function)
     pos, neg = 2.0, -math.log(2.0)
     expected = -pos + math.log(math.exp(pos) + 2 * math.exp(neg))

@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from ranker.training.config import TrainConfig
-from ranker.training.loop import learning_rate_schedule
+from recmodel.training.config import TrainConfig
+from recmodel.training.loop import learning_rate_schedule
 
 
 def _lrs(cfg: TrainConfig, steps_per_epoch: int) -> list[float]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ranker.model.attention import attention_mask
-from ranker.model.config import ModelConfig
-from ranker.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
+from recmodel.model.attention import attention_mask
+from recmodel.model.config import ModelConfig
+from recmodel.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
 
 B, L, T, V = 3, 6, 384, 1280
 

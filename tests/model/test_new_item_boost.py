@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from ranker.data.batches import eval_batch
-from ranker.data.splits import Split
-from ranker.model.artifact import load_artifact
-from ranker.model.catalogue import Catalogue
-from ranker.model.new_item_boost import BOOST_FILE, NewItemBoost
-from ranker.model.recommender import Recommender
-from ranker.model.serving import ServingModel
-from ranker.training.boost_selection import item_matrix, select_new_item_boost
-from ranker.training.config import ExperimentConfig
-from ranker.training.experiment import evaluate_test
-from ranker.training.loop import build_model
-from ranker.training.scoring import case_ranks, score_and_users, score_cases
+from recmodel.data.batches import eval_batch
+from recmodel.data.splits import Split
+from recmodel.model.artifact import load_artifact
+from recmodel.model.catalogue import Catalogue
+from recmodel.model.new_item_boost import BOOST_FILE, NewItemBoost
+from recmodel.model.recommender import Recommender
+from recmodel.model.serving import ServingModel
+from recmodel.training.boost_selection import item_matrix, select_new_item_boost
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.experiment import evaluate_test
+from recmodel.training.loop import build_model
+from recmodel.training.scoring import case_ranks, score_and_users, score_cases
 
 
 def _random_boost(beta: float = 1.0, n: int = 50, d: int = 6) -> tuple[NewItemBoost, np.ndarray, list[str], np.ndarray]:
@@ -145,7 +145,7 @@ def test_evaluate_test_reports_the_unboosted_cold_split_too(
 def test_serving_appends_the_boost_column_and_matches_offline(
     model: Recommender, synthetic_split: Split, synthetic_catalogue: Catalogue, tmp_path: Path
 ) -> None:
-    from ranker.model.artifact import save_artifact
+    from recmodel.model.artifact import save_artifact
 
     split, catalogue = synthetic_split, synthetic_catalogue
     boost = NewItemBoost.fit(item_matrix(model, catalogue), catalogue.item_ids, split.train_items, 0.6)

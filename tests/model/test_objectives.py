@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ranker.data.batches import training_batch
-from ranker.data.splits import training_windows
-from ranker.training.config import ExperimentConfig
-from ranker.training.loop import build_model
-from ranker.training.objectives import TrainingObjective
+from recmodel.data.batches import training_batch
+from recmodel.data.splits import training_windows
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.loop import build_model
+from recmodel.training.objectives import TrainingObjective
 from tests.model.conftest import TINY
 
 

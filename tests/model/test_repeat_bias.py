@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from ranker.data.batches import eval_batch, training_batch
-from ranker.data.splits import Split, training_windows
-from ranker.model.artifact import save_artifact
-from ranker.model.catalogue import Catalogue
-from ranker.model.recommender import Recommender
-from ranker.model.repeat_bias import RepeatBias, add_repeat_bias
-from ranker.model.serving import ServingModel
-from ranker.model.temporal import log_bucket
-from ranker.training.config import ExperimentConfig
-from ranker.training.loop import build_model
-from ranker.training.objectives import TrainingObjective
-from ranker.training.scoring import score_and_users, score_cases
+from recmodel.data.batches import eval_batch, training_batch
+from recmodel.data.splits import Split, training_windows
+from recmodel.model.artifact import save_artifact
+from recmodel.model.catalogue import Catalogue
+from recmodel.model.recommender import Recommender
+from recmodel.model.repeat_bias import RepeatBias, add_repeat_bias
+from recmodel.model.serving import ServingModel
+from recmodel.model.temporal import log_bucket
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.loop import build_model
+from recmodel.training.objectives import TrainingObjective
+from recmodel.training.scoring import score_and_users, score_cases
 
 SECOND = 1000
 

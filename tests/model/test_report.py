@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ranker.training.report import random_ndcg_at_10
+from recmodel.training.report import random_ndcg_at_10
 
 
 def test_random_ranking_reference() -> None:

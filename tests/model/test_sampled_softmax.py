@@ -1,4 +1,4 @@
-"""Sampled softmax (ranker.training.sampling): agreement with the full softmax when every item is sampled, an
+"""Sampled softmax (recmodel.training.sampling): agreement with the full softmax when every item is sampled, an
 unbiased partition estimate and a consistent gradient, masked accidental hits, only the step's items embedded,
 'auto' resolution, and a short training run that learns."""
 
@@ -15,15 +15,15 @@ import torch
 import torch.nn.functional as F
 
 from encoders.features import ItemFeatures
-from ranker.data.batches import training_batch
-from ranker.data.loaders import load_ml100k_mm
-from ranker.data.splits import Split, leave_one_out, training_windows
-from ranker.model.catalogue import Catalogue
-from ranker.training import objectives as objectives_module
-from ranker.training.config import ExperimentConfig, LossConfig
-from ranker.training.loop import build_model, train
-from ranker.training.objectives import TrainingObjective
-from ranker.training.sampling import StepItems
+from recmodel.data.batches import training_batch
+from recmodel.data.loaders import load_ml100k_mm
+from recmodel.data.splits import Split, leave_one_out, training_windows
+from recmodel.model.catalogue import Catalogue
+from recmodel.training import objectives as objectives_module
+from recmodel.training.config import ExperimentConfig, LossConfig
+from recmodel.training.loop import build_model, train
+from recmodel.training.objectives import TrainingObjective
+from recmodel.training.sampling import StepItems
 from tests.model.conftest import TINY
 
 

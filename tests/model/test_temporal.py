@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ranker.model.moe import TemporalMoE
-from ranker.model.temporal import (
+from recmodel.model.moe import TemporalMoE
+from recmodel.model.temporal import (
     FIRST_BUCKET,
     PAD_BUCKET,
     absolute_time_features,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ranker.data.contract import Dataset, Events, Items
-from ranker.data.splits import leave_one_out
-from ranker.data.time_ablation import shuffle_gaps_within_users
-from ranker.model.config import ModelConfig
-from ranker.model.recommender import Recommender, SequenceInputs
-from ranker.training.experiment import with_max_len
+from recmodel.data.contract import Dataset, Events, Items
+from recmodel.data.splits import leave_one_out
+from recmodel.data.time_ablation import shuffle_gaps_within_users
+from recmodel.model.config import ModelConfig
+from recmodel.model.recommender import Recommender, SequenceInputs
+from recmodel.training.experiment import with_max_len
 
 
 def _dataset() -> Dataset:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bench.training_bench import extrapolate, synthesise
-from ranker.data.splits import Split
-from ranker.model.catalogue import Catalogue
+from recmodel.data.splits import Split
+from recmodel.model.catalogue import Catalogue
 
 
 def test_synthetic_catalogue_keeps_the_events_and_spreads_them_over_copies(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ranker.training.config import ExperimentConfig
-from ranker.training.loop import train, validate
+from recmodel.training.config import ExperimentConfig
+from recmodel.training.loop import train, validate
 from tests.model.conftest import TINY
 
 

@@ -27,20 +27,20 @@ QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}
 def _artifact_key() -> str:
     """Changes with the tiny config and the model code, so a cached artifact is never stale."""
     h = hashlib.sha256(TINY_CONFIG.read_bytes())
-    for source in sorted((REPO_ROOT / "ranker" / "model").glob("*.py")):
+    for source in sorted((REPO_ROOT / "recmodel" / "model").glob("*.py")):
         h.update(source.read_bytes())
     return h.hexdigest()[:16]
 
 
 @pytest.fixture(scope="session")
 def artifact() -> Path:
-    """A tiny model trained by `python -m ranker.train` (about 40 s once; cached under build/ by content key)."""
+    """A tiny model trained by `python -m recmodel.train` (about 40 s once; cached under build/ by content key)."""
     target = ARTIFACT_CACHE / f"tiny-{_artifact_key()}"
     if not (target / "model.pt").exists():
         ARTIFACT_CACHE.mkdir(parents=True, exist_ok=True)
         tmp = ARTIFACT_CACHE / f"{target.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        command = [sys.executable, "-m", "ranker.train", "--config", str(TINY_CONFIG), "--out", str(tmp)]
+        command = [sys.executable, "-m", "recmodel.train", "--config", str(TINY_CONFIG), "--out", str(tmp)]
         done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-4000:]
         for stale in ARTIFACT_CACHE.glob("tiny-*"):

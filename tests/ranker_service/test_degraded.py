@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from kairos.v1 import events_pb2, ranker_pb2
-from ranker.model.serving import ServingModel
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerProcess, launch_ranker
 from tests.support.ports import free_port
 

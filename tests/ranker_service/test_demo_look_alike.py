@@ -12,10 +12,10 @@ import pytest
 
 from deploy.local.demo import CatalogueItem, place_look_alike, read_items, show_new_user
 from kairos.client import RankerClient, UserStateClient
-from ranker.model.content_channel import ContentChannel, ContentCodes
-from ranker.model.new_item_boost import NewItemBoost
-from ranker.model.serving import ServingModel
-from ranker.settings import RankerPaths
+from recmodel.model.content_channel import ContentChannel, ContentCodes
+from recmodel.model.new_item_boost import NewItemBoost
+from recmodel.model.serving import ServingModel
+from recmodel.settings import RankerPaths
 from tests.ranker_service.conftest import RankerFactory, copy_artifact
 from tests.ranker_service.test_service_e2e import append
 

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from kairos.v1 import ranker_pb2
-from ranker.model.serving import ServingModel
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerProcess, launch_ranker
 from tests.ranker_service.test_service_e2e import MINUTE, append
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker.model.history_cache import HistoryStateCache, history_key
-from ranker.model.serving import ServingModel
+from recmodel.model.history_cache import HistoryStateCache, history_key
+from recmodel.model.serving import ServingModel
 
 T0 = 1_700_000_000_000
 

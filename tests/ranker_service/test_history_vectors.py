@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ranker.index import IndexConfig, ItemIndex
-from ranker.model.serving import ServingModel
 from ranker.service.history import assemble, usable_history
 from ranker.service.model_adapter import ModelAdapter
+from recmodel.model.serving import ServingModel
 from user_state.events import Event
 
 T0 = 1_700_000_000_000

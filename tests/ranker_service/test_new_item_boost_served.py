@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from kairos.v1 import ranker_pb2
-from ranker.model.new_item_boost import NewItemBoost
-from ranker.model.serving import ServingModel
+from recmodel.model.new_item_boost import NewItemBoost
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerFactory, copy_artifact
 from tests.ranker_service.test_service_e2e import (
     MINUTE,

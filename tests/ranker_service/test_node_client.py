@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ranker.model.serving import ServingModel
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerProcess, launch_ranker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kairos.v1 import ranker_pb2
-from ranker.model.serving import ServingModel
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerFactory
 from tests.ranker_service.test_service_e2e import append
 

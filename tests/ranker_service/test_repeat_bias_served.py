@@ -12,10 +12,10 @@ import torch
 
 from kairos.v1 import ranker_pb2
 from ranker.index import SearchQuery, SearchResult
-from ranker.model.artifact import MODEL_CONFIG, WEIGHTS
-from ranker.model.serving import ServingModel
 from ranker.service.history import UsableHistory
 from ranker.service.repeat import history_item_bias, merge_history, search_without_history
+from recmodel.model.artifact import MODEL_CONFIG, WEIGHTS
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerFactory, copy_artifact
 from tests.ranker_service.test_service_e2e import recommend_like_offline
 

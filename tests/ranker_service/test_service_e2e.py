@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from kairos.v1 import events_pb2, ranker_pb2, user_state_pb2, user_state_pb2_grpc
-from ranker.model.serving import ServingModel
-from ranker.settings import RankerPaths
+from recmodel.model.serving import ServingModel
+from recmodel.settings import RankerPaths
 from tests.ranker_service.conftest import RankerProcess, launch_ranker
 
 pytestmark = [pytest.mark.integration, pytest.mark.triton, pytest.mark.slow]

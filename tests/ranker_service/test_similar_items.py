@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from kairos.v1 import ranker_pb2
-from ranker.model.serving import ServingModel
 from ranker.service.similar import QUERY_ID
+from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerProcess, launch_ranker
 from tests.ranker_service.test_service_e2e import append, dataset_item
 

@@ -15,17 +15,17 @@ import pytest
 
 from ranker.catalog.records import ItemRecord
 from ranker.catalog.sqlite_store import SqliteItemStore
-from ranker.data.loaders import load_dataset
-from ranker.data.source import dataset_from_path
-from ranker.features import dataset_item_features
-from ranker.model.catalogue import Catalogue
-from ranker.retrain import publish as pub
-from ranker.retrain.catalogue import save_as_features, training_catalogue
-from ranker.retrain.events import EventTable, cut_events, slice_cases
-from ranker.retrain.gate import SliceScore, decide
-from ranker.retrain.report import export_metrics
-from ranker.retrain.run import run, write_dataset
-from ranker.retrain.settings import HoldoutSettings, RetrainSettings, WindowSettings, load_settings
+from recmodel.data.loaders import load_dataset
+from recmodel.data.source import dataset_from_path
+from recmodel.features import dataset_item_features
+from recmodel.model.catalogue import Catalogue
+from recmodel.retrain import publish as pub
+from recmodel.retrain.catalogue import save_as_features, training_catalogue
+from recmodel.retrain.events import EventTable, cut_events, slice_cases
+from recmodel.retrain.gate import SliceScore, decide
+from recmodel.retrain.report import export_metrics
+from recmodel.retrain.run import run, write_dataset
+from recmodel.retrain.settings import HoldoutSettings, RetrainSettings, WindowSettings, load_settings
 
 TEXT, IMAGE = 384, 1280
 DAY = 86_400_000
@@ -268,7 +268,7 @@ def test_settings_resolve_paths_and_overrides(tmp_path: Path) -> None:
     path.write_text("events: {event_log: a, file: b}\n")
     with pytest.raises(ValueError, match="exactly one"):
         load_settings(path)
-    load_settings(Path(__file__).parents[2] / "ranker" / "configs" / "retrain.yaml")
+    load_settings(Path(__file__).parents[2] / "recmodel" / "configs" / "retrain.yaml")
 
 
 def test_the_ranker_redis_item_stream_is_replayed_over_the_artifact(tmp_path: Path, no_encoders: None) -> None:

@@ -1,6 +1,6 @@
 """End to end with real processes: events appended over gRPC (a retried batch included, and user-state killed
 with SIGKILL mid-stream, restarted and the unacknowledged batch sent again) -> the event log ->
-``python -m ranker.retrain`` -> the running ranker,
+``python -m recmodel.retrain`` -> the running ranker,
 started on the ``current`` symlink, serves the new model without a failed Recommend; then a candidate trained on
 corrupted events is refused with margin 0 and the served version stays."""
 
@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from kairos.v1 import events_pb2, ranker_pb2, ranker_pb2_grpc, user_state_pb2, user_state_pb2_grpc
-from ranker.model.catalogue import Catalogue
+from recmodel.model.catalogue import Catalogue
 from tests.ranker_service.conftest import copy_artifact, launch_ranker
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, ServerProcess, grpc_serving, wait_until
@@ -124,7 +124,7 @@ def _export(address: str, users: list[str], path: Path) -> int:
 
 
 def _retrain(config: Path, *sets: str) -> dict:
-    command = [sys.executable, "-m", "ranker.retrain", "--config", str(config)]
+    command = [sys.executable, "-m", "recmodel.retrain", "--config", str(config)]
     for item in sets:
         command += ["--set", item]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)

@@ -1,0 +1,1 @@
+"""Kairos recmodel: the recommendation model library (data, model, training, evaluation, retraining)."""
