@@ -1,1 +1,4 @@
-"""Kairos ranker: the time-aware multimodal recommendation model, its training, evaluation and serving."""
+"""Kairos ranker: the online gRPC ranking service (servicer, batching, item index, item store).
+
+The model it serves comes from :mod:`recmodel.model.serving`; see ranker/README.md for what it may import.
+"""

@@ -21,6 +21,7 @@ ENTRY_MODULES = (
     "user_state.app",
     "ranker.service.cli",
     "ranker.service.app",
+    "recmodel.retrain.run",  # the retraining CronJob's `python -m recmodel.retrain`
     "kairos.v1.ranker_pb2_grpc",
     "kairos.v1.user_state_pb2_grpc",
 )
