@@ -19,225 +19,23 @@ docs/data-contract.md: ``--data`` / ``--events`` / ``--items``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from recmodel.data.source import ResolvedDataset, add_data_arguments, dataset_from_args
-from recmodel.data.splits import Split
-from recmodel.metrics import ranking_metrics
-from recmodel.model.catalogue import Catalogue
+from recmodel.data.source import add_data_arguments, dataset_from_args
+from recmodel.evaluation.plan import EvalConfig, Resolver, data_variant, experiment_config, run_key, validated_drafts
+from recmodel.evaluation.runs import WORKER, init_worker, save_run, worker_run
 from recmodel.settings import REPO_ROOT, RankerPaths
-from recmodel.training.config import ExperimentConfig, _merge, load_raw
-from recmodel.training.experiment import boost_and_test, prepare_dataset, with_max_len
-from recmodel.training.loop import train
-from recmodel.training.scoring import case_ranks, score_cases
+from recmodel.training.config import ExperimentConfig, load_raw
+from recmodel.training.experiment import prepare_dataset
 
 LOG = logging.getLogger("recmodel.evaluate")
-SELECTION = "valid/warm_masked/ndcg@10"  # what a search chooses on
-
-
-class ModelSpec(BaseModel):
-    """One row of the evaluation: an experiment YAML, or another row's chosen configuration, plus overrides."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    config: str | None = Field(
-        None,
-        description="experiment YAML, relative to the evaluation config; with base: only the YAML's own keys "
-        "(not what it extends) are merged over the base model's chosen config",
-    )
-    base: str | None = Field(None, description="another model of this evaluation: start from its chosen config")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="deep-merged over config / base")
-    search: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="candidate overrides (over config / base + overrides); each trains on search_seed and the best "
-        "validation NDCG@10 (history masked) runs on every seed",
-    )
-    seeds: list[int] | None = Field(None, description="seeds of this row (default: the evaluation's)")
-    priority: int = Field(0, description="runs are trained in (priority, seed, row) order: lower first")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ModelSpec:
-        if self.config is None and self.base is None:
-            raise ValueError("a model needs config: (a YAML), base: (another model) or both")
-        return self
-
-
-class EvalConfig(BaseModel):
-    """Which models (experiment YAMLs, relative to this file) to compare, over which seeds, written where."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    models: dict[str, str | ModelSpec] = Field(min_length=1)
-    search_seed: int = Field(0, description="the seed every search candidate trains on")
-    reference: str = Field("full", description="the model every other row is compared with (paired bootstrap)")
-    baseline: str = Field("sasrec", description="the headline's baseline")
-    baselines: bool = Field(True, description="score popularity and content-kNN on the same test users")
-    report_json: Path = Path("reports/eval/ml100k-mm.json")
-    report_markdown: Path = Path("reports/eval/ml100k-mm.md")
-    report_plot: Path | None = Field(None, description="PNG of the paired differences (default: beside the .md)")
-    run_cache: Path = Path("var/eval-runs")
-    workers: int = Field(1, ge=1, description="training processes run side by side (each single-threaded)")
-    notes: str = Field("", description="free text appended to the markdown report")
-
-    def spec(self, name: str) -> ModelSpec:
-        value = self.models[name]
-        return ModelSpec(config=value) if isinstance(value, str) else value
-
-
-def _run_key(model_cfg: dict, seed: int, data_key: str) -> str:
-    blob = json.dumps({"cfg": model_cfg, "seed": seed, "data": data_key}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _ranks(values: np.ndarray) -> list[int]:
-    return [int(r) for r in values]
-
-
-def _train_and_test(cfg: ExperimentConfig, seed: int, split: Split, catalogue: Catalogue) -> dict:
-    split = with_max_len(split, cfg.data.max_len)
-    result = train(cfg, split, catalogue)
-    boost, boost_info, test = boost_and_test(result.model, cfg, split, catalogue)
-    valid = split.valid.subset(split.train_items[split.valid.targets])
-    valid_ranks = case_ranks(score_cases(result.model, catalogue, valid), valid, mask_history=True)
-    warm = split.test.subset(~split.test.cold)
-    cold = split.test.subset(split.test.cold)
-    warm_scores = score_cases(result.model, catalogue, warm, boost=boost)
-    cold_scores = score_cases(result.model, catalogue, cold, boost=boost)
-    return {
-        "model": cfg.name,
-        "seed": seed,
-        "config": cfg.model_dump(mode="json"),
-        "train_seconds": result.seconds,
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "valid": {"warm_masked": ranking_metrics(valid_ranks)},
-        "test": test,
-        "ranks": {
-            "warm_users": warm.users.tolist(),
-            "warm": _ranks(case_ranks(warm_scores, warm)),
-            "warm_masked": _ranks(case_ranks(warm_scores, warm, mask_history=True)),
-            "cold_users": cold.users.tolist(),
-            "cold_masked": _ranks(case_ranks(cold_scores, cold, mask_history=True)),
-        },
-        "new_item_boost": boost_info,
-        "final_contribution": {
-            k.removeprefix("contribution/"): v for k, v in result.history[-1].items() if k.startswith("contribution/")
-        },
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "load_average": list(os.getloadavg()),
-        "pid": os.getpid(),
-    }
-
-
-def _save_run(path: Path, run: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(run, indent=2))
-    tmp.replace(path)
-    LOG.info(
-        "%s seed %d: %.0fs, best epoch %d/%d, valid masked ndcg@10 %.4f, warm masked ndcg@10 %.4f, warm %.4f",
-        run["model"],
-        run["seed"],
-        run["train_seconds"],
-        run["best_epoch"],
-        run["epochs_run"],
-        run["valid"]["warm_masked"]["ndcg@10"],
-        run["test"]["warm_masked"]["ndcg@10"],
-        run["test"]["warm"]["ndcg@10"],
-    )
-
-
-def _variant(cfg: ExperimentConfig) -> str:
-    """Models whose data settings differ only in max_len share one prepared split (histories cut per model)."""
-    return json.dumps(cfg.data.model_dump(mode="json", exclude={"max_len"}), sort_keys=True)
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(source: ResolvedDataset, features: Path, max_len: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _WORKER.update(source=source, features=features, max_len=max_len, data={})
-
-
-def _worker_data(cfg: ExperimentConfig) -> tuple[Split, Catalogue]:
-    key = _variant(cfg)
-    if key not in _WORKER["data"]:
-        data_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_len": _WORKER["max_len"]})})
-        prepared = prepare_dataset(data_cfg, _WORKER["source"], _WORKER["features"], progress=False)
-        _WORKER["data"][key] = (prepared.split, prepared.catalogue)
-    return _WORKER["data"][key]
-
-
-def _worker_run(cfg: ExperimentConfig, seed: int) -> dict:
-    split, catalogue = _worker_data(cfg)
-    return _train_and_test(cfg, seed, split, catalogue)
-
-
-class _Resolver:
-    """Raw configs of every model: YAML or another model's chosen config, overrides, search candidates."""
-
-    def __init__(self, eval_cfg: EvalConfig, folder: Path) -> None:
-        self.eval_cfg, self.folder = eval_cfg, folder
-        self.chosen: dict[str, int] = {}  # index of each searched model's chosen candidate
-
-    def raw(self, name: str) -> dict | None:
-        """The model's configuration (its chosen candidate's), or None while its search is undecided."""
-        spec = self.eval_cfg.spec(name)
-        base = self.base_raw(name)
-        if base is None:
-            return None
-        if not spec.search:
-            return base
-        if name not in self.chosen:
-            return None
-        return _merge(base, spec.search[self.chosen[name]])
-
-    def base_raw(self, name: str) -> dict | None:
-        spec = self.eval_cfg.spec(name)
-        if spec.base is None:
-            start = load_raw(self.folder / str(spec.config))
-        else:
-            if spec.base not in self.eval_cfg.models:
-                raise SystemExit(f"models.{name}.base: unknown model {spec.base!r}")
-            chosen = self.raw(spec.base)
-            if chosen is None:
-                return None
-            start = chosen
-            if spec.config is not None:
-                start = _merge(start, own_keys(self.folder / spec.config))
-        return _merge(start, spec.overrides)
-
-    def candidates(self, name: str) -> list[dict]:
-        base = self.base_raw(name)
-        return [] if base is None else [_merge(base, c) for c in self.eval_cfg.spec(name).search]
-
-
-def own_keys(path: Path) -> dict[str, Any]:
-    """A YAML's own settings: without ``extends`` (what it extends is the base model here) and its name."""
-    raw = yaml.safe_load(path.read_text()) or {}
-    return {k: v for k, v in raw.items() if k not in ("extends", "name")}
-
-
-def _experiment(raw: dict, name: str, seed: int) -> ExperimentConfig:
-    cfg = ExperimentConfig.model_validate(raw)
-    return cfg.model_copy(
-        update={"name": name, "train": cfg.train.model_copy(update={"seed": seed, "progress": False})}
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -277,44 +75,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = [n for n in names if n not in eval_cfg.models]
     if unknown:
         raise SystemExit(f"--models: unknown {unknown}; known {list(eval_cfg.models)}")
-    resolver = _Resolver(eval_cfg, args.config.parent)
-    # every configuration this evaluation may train, validated up front (errors name the model)
-    drafts: dict[str, list[ExperimentConfig]] = {}
-    for name in eval_cfg.models:
-        spec = eval_cfg.spec(name)
-        chain = [name]
-        while (up := eval_cfg.spec(chain[-1]).base) is not None:
-            if up not in eval_cfg.models or len(chain) > len(eval_cfg.models):
-                raise SystemExit(f"models.{chain[-1]}.base: unknown or circular")
-            chain.append(up)
-        start = load_raw(args.config.parent / str(eval_cfg.spec(chain[-1]).config))
-        for link in reversed(chain[:-1]):  # what each model in between adds (its search left out)
-            link_spec = eval_cfg.spec(link)
-            if link_spec.config is not None:
-                start = _merge(start, own_keys(args.config.parent / link_spec.config))
-            start = _merge(start, link_spec.overrides)
-        try:
-            if spec.base is None:
-                start = _merge(start, spec.overrides)
-            raws = [start] + [_merge(start, c) for c in spec.search]
-            drafts[name] = [_experiment(r, name, 0) for r in raws]
-        except ValueError as exc:
-            raise SystemExit(f"models.{name}: {exc}") from exc
-    variants = {_variant(c) for cs in drafts.values() for c in cs}
-    base_variant = _variant(drafts[eval_cfg.reference if eval_cfg.reference in drafts else names[0]][0])
-    if any(
-        json.loads(v) | {"time_shuffle": False} != json.loads(base_variant) | {"time_shuffle": False} for v in variants
-    ):
-        raise SystemExit(
-            "models: every model of one evaluation must use the same data settings (max_len and time_shuffle aside)"
-        )
+    resolver = Resolver(eval_cfg, args.config.parent)
+    drafts = validated_drafts(eval_cfg, args.config.parent, names)
     max_len = max(c.data.max_len for cs in drafts.values() for c in cs)
     data_cfg = drafts[eval_cfg.reference if eval_cfg.reference in drafts else names[0]][0]
     data_cfg = data_cfg.model_copy(update={"data": data_cfg.data.model_copy(update={"max_len": max_len})})
     data = prepare_dataset(data_cfg, dataset_from_args(args, data_cfg.data.dataset), args.features)
     split, catalogue = data.split, data.catalogue
-    _init_worker(data.source, args.features, max_len)
-    _WORKER["data"][_variant(data_cfg)] = (split, catalogue)
+    init_worker(data.source, args.features, max_len)
+    WORKER["data"][data_variant(data_cfg)] = (split, catalogue)
     LOG.info("data: %s (%s, key %s) from %s", data.source.name, data.source.format, data.key[:16], data.source.events)
     if data.source.name not in Path(eval_cfg.report_json).name:
         LOG.warning("the report %s does not name dataset %s: pass --report", eval_cfg.report_json, data.source.name)
@@ -322,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     cache.mkdir(parents=True, exist_ok=True)
 
     def job(name: str, seed: int, raw: dict) -> tuple[str, int, ExperimentConfig, Path]:
-        cfg = _experiment(raw, name, seed)
-        key = _run_key(cfg.model_dump(mode="json"), seed, data.key)
+        cfg = experiment_config(raw, name, seed)
+        key = run_key(cfg.model_dump(mode="json"), seed, data.key)
         return name, seed, cfg, cache / f"{name}-seed{seed}-{key}.json"
 
     needed = set(names)
@@ -339,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         pool = ProcessPoolExecutor(
             eval_cfg.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
+            initializer=init_worker,
             initargs=(data.source, args.features, max_len),
         )
 
@@ -432,12 +201,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 continue
             LOG.info("training %s seed %d (%d queued)", name, seed, len(queued))
             if pool is None:
-                _save_run(path, _worker_run(cfg, seed))
+                save_run(path, worker_run(cfg, seed))
                 trained.append(f"{name} seed {seed}")
                 finished.add(path)
                 plan()
                 continue
-            in_flight[pool.submit(_worker_run, cfg, seed)] = (name, seed, path)
+            in_flight[pool.submit(worker_run, cfg, seed)] = (name, seed, path)
             return True
         return False
 
@@ -450,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
         for future in done:
             name, seed, path = in_flight.pop(future)
-            _save_run(path, future.result())
+            save_run(path, future.result())
             trained.append(f"{name} seed {seed}")
             finished.add(path)
         plan()
