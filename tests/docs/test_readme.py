@@ -30,7 +30,7 @@ def test_the_readme_is_short_and_every_linked_or_quoted_path_exists() -> None:
         text = doc.read_text()
         links = re.findall(r"\]\(([^)#]+)\)", text)
         quoted = re.findall(
-            r"`((?:docs|deploy|ranker|user_state|kairos|encoders|bench|scripts|protos)/[^`*<> ]+)`", text
+            r"`((?:docs|deploy|ranker|recmodel|user_state|kairos|encoders|bench|scripts|protos|tests)/[^`*<> ]+)`", text
         )
         for target in links:
             if not target.startswith("http") and not (doc.parent / target).exists():
