@@ -31,7 +31,7 @@ from bench.catalogue import bench_catalogue
 from bench.timing import best_seconds
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
 from ranker.index.ann import reduce_items, reduce_queries, squared_norms
-from ranker.service.model_adapter import ModelAdapter
+from ranker.service.model import load_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Search = Callable[[np.ndarray], np.ndarray]  # (B, dim) users -> (B, 10) top rows
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = set(args.methods.split(","))
     results: dict[str, float] = {"items": args.items, "users": args.users, "search_threads": args.threads}
     results["load_average_1m_at_start"] = os.getloadavg()[0]
-    data = bench_catalogue(ModelAdapter.load(args.artifact), args.items, args.users)
+    data = bench_catalogue(load_model(args.artifact), args.items, args.users)
     vectors, users = data.vectors, data.users
     exact = torch.topk(torch.from_numpy(users) @ torch.from_numpy(vectors).T, 10, dim=1).indices.numpy()
     root, sample, cores = int(math.sqrt(args.items)), IndexConfig().ann_train_sample, os.cpu_count() or 1

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.ranker_server import synthetic_vectors
+from ranker.service import model as served
 from ranker.service.history import assemble, usable_history
-from ranker.service.model_adapter import ModelAdapter
+from recmodel.model.serving import ServingModel
 from user_state.events import Event
 
 T0 = 1_700_000_000_000
@@ -28,13 +29,12 @@ class BenchCatalogue:
     users: np.ndarray
 
 
-def bench_catalogue(model: ModelAdapter, n: int, users: int, seed: int = 0) -> BenchCatalogue:
+def bench_catalogue(model: ServingModel, n: int, users: int, seed: int = 0) -> BenchCatalogue:
     """``n`` items (the artifact's, then synthetic variations of them) and ``users`` user vectors, each from a
     history of HISTORY_EVENTS random real items."""
     features = model.catalogue()
-    ids, rows = features.live_rows()
-    real = model.item_vectors(features.text[rows], features.image[rows], features.has_text[rows],
-                              features.has_image[rows], ids)  # fmt: skip
+    ids = list(features.item_ids)
+    real = model.item_vectors(features.text, features.image, features.has_text, features.has_image, item_ids=ids)
     extra = max(0, n - len(ids))
     vectors = np.concatenate([real, synthetic_vectors(real, extra)])
     row_of = {item: j for j, item in enumerate(ids)}
@@ -48,5 +48,5 @@ def bench_catalogue(model: ModelAdapter, n: int, users: int, seed: int = 0) -> B
         for u in range(users)
     ]
     history = assemble(histories, [T0 + 10**8] * users, [""] * users, vectors)
-    user_vectors = np.ascontiguousarray(model.user_vectors(history), dtype=np.float32)
+    user_vectors = np.ascontiguousarray(served.user_vectors(model, history), dtype=np.float32)
     return BenchCatalogue(ids + [f"synthetic-{j}" for j in range(extra)], vectors, user_vectors)

@@ -10,7 +10,7 @@ import torch
 from bench.catalogue import bench_catalogue
 from bench.timing import best_seconds
 from ranker.index import IndexConfig, ItemIndex, SearchQuery
-from ranker.service.model_adapter import ModelAdapter
+from recmodel.model.serving import ServingModel
 
 
 def cpu_has_flag(flag: str) -> bool:
@@ -38,7 +38,7 @@ def scoring_gflops(n: int, dim: int, prefilter: str, batch: int = 64, repeats: i
     return 2 * batch * n * dim / best_seconds(lambda: index.search(users, queries), repeats) / 1e9
 
 
-def recall_at_10(model: ModelAdapter, n: int, config: IndexConfig, users: int = 64) -> float:
+def recall_at_10(model: ServingModel, n: int, config: IndexConfig, users: int = 64) -> float:
     """Recall@10 of an index configured by `config` against full float32 exact scoring, for real user vectors
     over `n` items (artifact items + synthetic variations of them, as served in the benchmark)."""
     data = bench_catalogue(model, n, users)

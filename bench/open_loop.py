@@ -218,9 +218,9 @@ def ann_recall(artifact: Path, n: int, users: int) -> float:
     """Recall@10 of the served ANN (default IndexConfig, exact scoring off) vs float32 exact at ``n`` items."""
     from bench.index_measures import recall_at_10
     from ranker.index import IndexConfig
-    from ranker.service.model_adapter import ModelAdapter
+    from ranker.service.model import load_model
 
-    return recall_at_10(ModelAdapter.load(artifact), n, IndexConfig(exact_max_items=0), users)
+    return recall_at_10(load_model(artifact), n, IndexConfig(exact_max_items=0), users)
 
 
 def default_artifact() -> Path:
@@ -272,11 +272,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Plan]
 
 
 def run(args: argparse.Namespace, plan: Plan) -> dict:
-    from ranker.service.model_adapter import ModelAdapter
+    from ranker.service.model import load_model
     from recmodel.settings import RankerPaths
 
     artifact = args.artifact or default_artifact()
-    items = list(ModelAdapter.load(artifact).catalogue().ids)
+    items = list(load_model(artifact).catalogue().item_ids)
     histories = real_histories(args.data or RankerPaths().data_dir, set(items))
     source = "real ML-100k histories, each user's last 50 events"
     if len(histories) < 100:

@@ -62,7 +62,7 @@ from kairos.service.gc_pauses import freeze_heap
 from kairos.v1 import events_pb2, ranker_pb2
 from ranker.index import IndexConfig
 from ranker.index.prefilter import cpu_has_int8_dot, cpu_has_native_bf16, prefilter_kind
-from ranker.service.model_adapter import ModelAdapter
+from ranker.service.model import load_model
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 QUIET_ENV = {"KAIROS_RANKER_ENCODER_WARM_UP": "false"}  # Recommend-only servers never load the encoders
@@ -183,8 +183,8 @@ async def freshness(upsert_address: str, read_address: str, rounds: int) -> list
 
 def run(args: argparse.Namespace) -> dict[str, float]:
     artifact = args.artifact or default_artifact()
-    model = ModelAdapter.load(artifact)
-    item_ids = list(model.catalogue().ids)
+    model = load_model(artifact)
+    item_ids = list(model.catalogue().item_ids)
     results: dict[str, float] = {"model_dim": model.dim, "catalogue_items": len(item_ids)}
     results["load_average_1m_at_start"] = os.getloadavg()[0]  # the machine is shared: context for the figures
     results["cpu_native_bf16"] = 1.0 if cpu_has_native_bf16() else 0.0

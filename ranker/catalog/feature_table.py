@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ranker.catalog.records import ItemRecord
+from recmodel.model.catalogue import ItemFeatureArrays
 
 
 class FeatureTable:
@@ -63,20 +64,16 @@ class FeatureTable:
         return item_id in self.row_of
 
     @classmethod
-    def from_arrays(
-        cls,
-        ids: list[str],
-        text: np.ndarray,
-        image: np.ndarray,
-        has_text: np.ndarray,
-        has_image: np.ndarray,
-    ) -> FeatureTable:
-        """A table holding a model artifact's training catalogue."""
+    def from_items(cls, items: ItemFeatureArrays) -> FeatureTable:
+        """A table holding an item table's rows (the artifact's training catalogue, ``ServingModel.catalogue()``),
+        growable and mutable from then on."""
+        ids = list(items.item_ids)
+        text, image = items.text, items.image
         table = cls(text.shape[1], image.shape[1], capacity=max(len(ids) * 2, 1024))
         n = len(ids)
         table.text[:n], table.image[:n] = text, image
-        table.has_text[:n], table.has_image[:n] = has_text, has_image
-        table.ids = list(ids)
+        table.has_text[:n], table.has_image[:n] = items.has_text, items.has_image
+        table.ids = ids
         table.row_of = {i: r for r, i in enumerate(ids)}
         table.domains = [""] * n
         table.attributes = [{} for _ in range(n)]

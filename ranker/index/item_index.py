@@ -30,7 +30,7 @@ class ItemIndex:
     ) -> None:
         self.dim = dim
         self.config = config or IndexConfig()
-        # Exact scoring reads only the columns a user vector can make count (see ModelAdapter.score_columns).
+        # Exact scoring reads only the columns a user vector can make count (see ServingModel.score_columns).
         self._cols = None if score_columns is None else np.asarray(score_columns, dtype=np.int64)
         self._cols_t = None if self._cols is None else torch.from_numpy(self._cols)
         self._score_dim = dim if self._cols is None else len(self._cols)

@@ -14,13 +14,14 @@ from kairos.service.errors import Unavailable
 from kairos.service.gc_pauses import refreeze_heap
 from kairos.service.server import KairosServer, ServiceRegistration
 from kairos.v1 import ranker_pb2_grpc
+from ranker.catalog.feature_table import FeatureTable
 from ranker.catalog.item_catalog import ItemCatalog
 from ranker.catalog.redis_feed import RedisItemFeed
 from ranker.catalog.sqlite_store import SqliteItemStore
 from ranker.service.compute import ComputeWorker
 from ranker.service.items import ItemService
 from ranker.service.metrics import RankerMetrics
-from ranker.service.model_adapter import ModelAdapter
+from ranker.service.model import load_model
 from ranker.service.popularity import PopularityRanker
 from ranker.service.readiness import warm_up_encoders
 from ranker.service.recommend import RecommendPipeline
@@ -84,9 +85,9 @@ def _after_swap(metrics: RankerMetrics, state: ServingState, gc_freeze: bool) ->
 async def build_app(settings: RankerSettings) -> RankerApp:
     """Load the artifact and catalogue, catch up with the item stream, and assemble the (not yet started) server."""
     worker = ComputeWorker(settings.compute_threads, settings.blas_threads)
-    model = await asyncio.to_thread(ModelAdapter.load, settings.artifact, settings.history_cache_size)
+    model = await asyncio.to_thread(load_model, settings.artifact, settings.history_cache_size)
     store = SqliteItemStore(settings.data_dir / "items.sqlite")
-    catalog = ItemCatalog.open(model.catalogue(), store)
+    catalog = ItemCatalog.open(FeatureTable.from_items(model.catalogue()), store)
     state = await worker.run(build_state, model, catalog, settings.index_config())
     holder = StateHolder(state)
 

@@ -150,7 +150,7 @@ class ItemService:
         image = np.stack([r.image if r.image is not None else np.zeros(model.image_dim, np.float32) for r in records])
         has_text = np.array([r.text is not None for r in records])
         has_image = np.array([r.image is not None for r in records])
-        vectors = model.item_vectors(text, image, has_text, has_image, [r.item_id for r in records])
+        vectors = model.item_vectors(text, image, has_text, has_image, item_ids=[r.item_id for r in records])
         state.catalog.upsert(records, cursor)
         state.index.upsert(
             [r.item_id for r in records], vectors, [r.attributes for r in records], [r.published_ms for r in records]

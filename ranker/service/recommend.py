@@ -20,6 +20,7 @@ from ranker.service.batcher import MicroBatcher
 from ranker.service.compute import ComputeWorker
 from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
 from ranker.service.metrics import RankerMetrics
+from ranker.service.model import history_bias, user_vectors
 from ranker.service.popularity import PopularityRanker
 from ranker.service.repeat import history_item_bias, merge_history, search_without_history
 from ranker.service.settings import RankerSettings
@@ -170,7 +171,7 @@ class RecommendPipeline:
                 [batch[i].query.target_domain for i in personal],
                 vectors,
             )
-            users = state.model.user_vectors(hist)
+            users = user_vectors(state.model, hist)
             encoded = time.perf_counter()
             stage["history_model"].observe(encoded - begun)
             hits, misses = state.model.take_history_cache_counts()
@@ -198,7 +199,7 @@ class RecommendPipeline:
         batch: HistoryBatch,
     ) -> list[SearchResult]:
         """Top-k per query; with a repeat bias the history items are scored apart and merged in."""
-        bias = state.model.history_bias(batch)
+        bias = history_bias(state.model, batch)
         if bias is None:
             return state.index.search(users, queries)
         searched = [search_without_history(q, h) for q, h in zip(queries, histories, strict=True)]

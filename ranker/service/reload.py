@@ -14,8 +14,9 @@ import numpy as np
 from ranker.index import IndexConfig, ItemIndex
 from ranker.service.compute import ComputeWorker
 from ranker.service.metrics import RankerMetrics
-from ranker.service.model_adapter import ModelAdapter, artifact_fingerprint
+from ranker.service.model import artifact_fingerprint, load_model
 from ranker.service.state import ServingState, project_rows
+from recmodel.model.serving import ServingModel
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ModelReloader:
             if not force and fingerprint == self._fingerprint:
                 return False
             try:
-                model = await asyncio.to_thread(ModelAdapter.load, self.artifact, self.history_cache_size)
+                model = await asyncio.to_thread(load_model, self.artifact, self.history_cache_size)
             except Exception:
                 self.metrics.reloads.labels("failed").inc()
                 self._fingerprint = fingerprint  # do not retry a broken artifact every poll
@@ -143,7 +144,7 @@ class ModelReloader:
 
 
 def _project(
-    model: ModelAdapter,
+    model: ServingModel,
     ids: list[str],
     text: np.ndarray,
     image: np.ndarray,
@@ -153,5 +154,5 @@ def _project(
     out = np.zeros((len(text), model.dim), dtype=np.float32)
     for start in range(0, len(text), 8192):
         sl = slice(start, start + 8192)
-        out[sl] = model.item_vectors(text[sl], image[sl], has_text[sl], has_image[sl], ids[sl])
+        out[sl] = model.item_vectors(text[sl], image[sl], has_text[sl], has_image[sl], item_ids=ids[sl])
     return out

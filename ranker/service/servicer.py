@@ -9,6 +9,7 @@ import grpc
 
 from kairos.v1 import ranker_pb2, ranker_pb2_grpc
 from ranker.service.items import ItemService
+from ranker.service.model import target_domains
 from ranker.service.recommend import RecommendPipeline
 from ranker.service.similar import SimilarItemsService
 from ranker.service.state import ServingState
@@ -37,7 +38,7 @@ class RankerServicer(ranker_pb2_grpc.RankerServicer):
         self, request: ranker_pb2.RecommendRequest, context: grpc.aio.ServicerContext
     ) -> ranker_pb2.RecommendResponse:
         started = time.perf_counter()
-        query = self._validator.recommend(request, self._state().model.domains)
+        query = self._validator.recommend(request, target_domains(self._state().model))
         self._stages["validate"].observe(time.perf_counter() - started)
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining

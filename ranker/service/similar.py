@@ -145,7 +145,7 @@ class SimilarItemsService:
                 (image if image is not None else np.zeros(model.image_dim, np.float32))[None],
                 np.array([text is not None]),
                 np.array([image is not None]),
-                [QUERY_ID],
+                item_ids=[QUERY_ID],
             )[0]
         user = np.zeros((1, model.dim), dtype=np.float32)
         user[0, : model.model_dim] = vector[: model.model_dim]

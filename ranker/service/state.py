@@ -8,7 +8,7 @@ import numpy as np
 
 from ranker.catalog.item_catalog import ItemCatalog
 from ranker.index import IndexConfig, ItemIndex
-from ranker.service.model_adapter import ModelAdapter
+from recmodel.model.serving import ServingModel
 
 PROJECTION_CHUNK = 8192
 
@@ -17,23 +17,25 @@ PROJECTION_CHUNK = 8192
 class ServingState:
     """Swapped as a whole on hot reload; an in-flight batch keeps the state it started with."""
 
-    model: ModelAdapter
+    model: ServingModel
     index: ItemIndex
     catalog: ItemCatalog
 
 
-def project_rows(model: ModelAdapter, catalog: ItemCatalog, rows: np.ndarray) -> np.ndarray:
+def project_rows(model: ServingModel, catalog: ItemCatalog, rows: np.ndarray) -> np.ndarray:
     """Projected vectors of feature-table ``rows`` (chunked to bound memory)."""
     f = catalog.features
     out = np.zeros((len(rows), model.dim), dtype=np.float32)
     for start in range(0, len(rows), PROJECTION_CHUNK):
         r = rows[start : start + PROJECTION_CHUNK]
         ids = [f.ids[i] for i in r]
-        out[start : start + len(r)] = model.item_vectors(f.text[r], f.image[r], f.has_text[r], f.has_image[r], ids)
+        out[start : start + len(r)] = model.item_vectors(
+            f.text[r], f.image[r], f.has_text[r], f.has_image[r], item_ids=ids
+        )
     return out
 
 
-def build_state(model: ModelAdapter, catalog: ItemCatalog, config: IndexConfig) -> ServingState:
+def build_state(model: ServingModel, catalog: ItemCatalog, config: IndexConfig) -> ServingState:
     """Project every live catalogue item with ``model`` and index the vectors."""
     ids, rows = catalog.features.live_rows()
     attributes, published = catalog.features.facets(rows)

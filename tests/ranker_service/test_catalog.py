@@ -16,6 +16,7 @@ from ranker.catalog.item_catalog import ItemCatalog
 from ranker.catalog.records import ItemRecord, decode_records, encode_records
 from ranker.catalog.redis_feed import FeedEntry, FeedUnavailable, RedisItemFeed
 from ranker.catalog.sqlite_store import SqliteItemStore
+from recmodel.model.catalogue import Catalogue
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer, redis_available
 
@@ -52,10 +53,10 @@ def test_catalog_overlays_the_store_on_the_artifact_items(tmp_path: Path) -> Non
     store = SqliteItemStore(tmp_path / "items.db")
     store.upsert([record("new", 3, updated_ms=10)])
     store.delete(["base1"])
-    base = FeatureTable.from_arrays(
+    base = FeatureTable.from_items(Catalogue(
         ["base0", "base1"], np.ones((2, 384), np.float32), np.ones((2, 1280), np.float32),
         np.ones(2, bool), np.array([True, False]),
-    )  # fmt: skip
+    ))  # fmt: skip
     catalog = ItemCatalog.open(base, store)
     assert sorted(catalog.features.row_of) == ["base0", "new"]
     assert catalog.recent_ids() == ["new"]

@@ -9,7 +9,7 @@ import pytest
 
 from ranker.index import IndexConfig, ItemIndex
 from ranker.service.history import assemble, usable_history
-from ranker.service.model_adapter import ModelAdapter
+from ranker.service.model import load_model, user_vectors
 from recmodel.model.serving import ServingModel
 from user_state.events import Event
 
@@ -50,10 +50,10 @@ def test_item_vector_path_matches_the_raw_feature_path_within_1e_5(model: Servin
 
 
 def test_ranker_history_from_the_index_matches_the_offline_raw_path(model: ServingModel, artifact: Path) -> None:
-    adapter = ModelAdapter.load(artifact)
+    loaded = load_model(artifact)
     c = model.catalogue()
     ids = list(c.item_ids)
-    items = adapter.item_vectors(c.text, c.image, c.has_text, c.has_image, ids)
+    items = loaded.item_vectors(c.text, c.image, c.has_text, c.has_image, item_ids=ids)
     index = ItemIndex.build(ids, items, IndexConfig())
     rows, times, lens = _histories(len(ids), [3, model.max_len], seed=1)
     events = [
@@ -61,7 +61,7 @@ def test_ranker_history_from_the_index_matches_the_offline_raw_path(model: Servi
     ]
     histories = [usable_history(e, index.row_of, model.max_len) for e in events]
     request = [int(times[b, lens[b] - 1]) + 60_000 for b in range(2)]
-    served = adapter.user_vectors(assemble(histories, request, ["", ""], index.vectors))
+    served = user_vectors(loaded, assemble(histories, request, ["", ""], index.vectors))
     for b in range(2):
         n = int(lens[b])
         r = rows[b : b + 1, :n]
