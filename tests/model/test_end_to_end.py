@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,21 @@ def test_serving_scores_a_brand_new_item_and_rejects_bad_input(trained) -> None:
         serving.user_vectors(**{**args, "timestamps_ms": -args["timestamps_ms"]})
     with pytest.raises(ValueError, match="history_text"):
         serving.user_vectors(**{**args, "history_text": args["history_text"][:, :, :10]})
+
+
+def test_the_artifact_seeds_the_popularity_fallback_with_each_items_training_events(
+    trained, synthetic_root: Path
+) -> None:
+    """``ServingModel.popularity()`` (what the ranker seeds its no-history fallback with) is, for every item that
+    had training events, the number of them in the training split: counted here from the split's sequences."""
+    out, config = trained
+    split, _ = prepare_data(
+        load_experiment(config), synthetic_root / "ml100k-mm", synthetic_root / "features", progress=False
+    )
+    expected = Counter(split.item_ids[i] for seq in split.train for i in seq.items.tolist())
+    popularity = ServingModel.load(out).popularity()
+    assert popularity == {item: float(n) for item, n in expected.items()}
+    assert len(popularity) > 0 and not any(split.item_ids[i] in popularity for i in np.flatnonzero(split.cold_items))
 
 
 def test_serving_imports_no_training_code() -> None:
