@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from encoders.features import ItemFeatures
 from ranker.catalog.records import ItemRecord
-from recmodel.model.catalogue import ItemFeatureArrays
 
 
 class FeatureTable:
@@ -64,9 +64,9 @@ class FeatureTable:
         return item_id in self.row_of
 
     @classmethod
-    def from_items(cls, items: ItemFeatureArrays) -> FeatureTable:
+    def from_items(cls, items: ItemFeatures) -> FeatureTable:
         """A table holding an item table's rows (the artifact's training catalogue, ``ServingModel.catalogue()``),
-        growable and mutable from then on."""
+        growable and mutable from then on, with what the service adds per row (domain, filter attributes, times)."""
         ids = list(items.item_ids)
         text, image = items.text, items.image
         table = cls(text.shape[1], image.shape[1], capacity=max(len(ids) * 2, 1024))

@@ -1,42 +1,25 @@
-"""The item table a model was trained on (ids + raw encoder features + presence masks), stored in artifacts."""
+"""The item table a model was trained on (ids + raw encoder features + presence masks + training counts), stored in
+artifacts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
 
+from encoders.features import ItemFeatures
 from recmodel.model.recommender import ItemInputs
 
 
-class ItemFeatureArrays(Protocol):
-    """Anything holding an item table's arrays (``encoders.features.ItemFeatures``, a :class:`Catalogue`)."""
+@dataclass
+class Catalogue(ItemFeatures):
+    """An item table (:class:`encoders.features.ItemFeatures`: row i describes ``item_ids[i]``; text (N, text_dim)
+    and image (N, image_dim) float32, presence masks (N,) bool) plus what training adds: each row's training
+    events. The one item-feature type: encoders write it, training and the artifact keep it as a Catalogue, the
+    ranker's live table (``ranker.catalog.feature_table``) starts from it."""
 
-    @property
-    def item_ids(self) -> Sequence[str]: ...
-    @property
-    def text(self) -> np.ndarray: ...
-    @property
-    def image(self) -> np.ndarray: ...
-    @property
-    def has_text(self) -> np.ndarray: ...
-    @property
-    def has_image(self) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """Same fields as ``encoders.features.ItemFeatures``: row i describes ``item_ids[i]``."""
-
-    item_ids: list[str]
-    text: np.ndarray  # (N, text_dim) float32
-    image: np.ndarray  # (N, image_dim) float32
-    has_text: np.ndarray  # (N,) bool
-    has_image: np.ndarray  # (N,) bool
     train_counts: np.ndarray | None = None  # (N,) int64 training events per item (None: unknown, all trained)
 
     def __post_init__(self) -> None:
@@ -49,8 +32,8 @@ class Catalogue:
         return len(self.item_ids)
 
     @classmethod
-    def from_features(cls, features: ItemFeatureArrays) -> Catalogue:
-        """Copy an item table (e.g. ``encoders.features.ItemFeatures``)."""
+    def from_features(cls, features: ItemFeatures) -> Catalogue:
+        """Copy an item table (``encoders.features.ItemFeatures``), with the dtypes a model reads."""
         return cls(
             item_ids=[str(i) for i in features.item_ids],
             text=np.asarray(features.text, dtype=np.float32),

@@ -31,7 +31,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "encoders": ("encoders", "kairos"),
     "user_state": ("user_state", "kairos"),
     "ranker": ("ranker", "recmodel.model", "user_state", "encoders", "kairos"),
-    "recmodel.model": ("recmodel.model", "kairos"),
+    "recmodel.model": ("recmodel.model", "kairos", "encoders.features"),  # the item-table type (ItemFeatures)
     "recmodel": ("recmodel", "encoders", "kairos"),
     # retraining reads what the services wrote: the ranker's item store records and feed, the event log
     "recmodel.retrain": ("recmodel", "encoders", "kairos", "ranker.catalog", "user_state.event_log"),
