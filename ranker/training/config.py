@@ -123,6 +123,10 @@ class LossConfig(_Strict):
 _LATER_DEFAULTS = ("full_softmax_max_items", "sampled_proposal")
 
 
+def _mean_only() -> list[Literal["mean", "max"]]:
+    return ["mean"]
+
+
 class TrainConfig(_Strict):
     seed: int = 0
     epochs: int = Field(40, ge=1)
@@ -160,6 +164,12 @@ class TrainConfig(_Strict):
         ge=0,
         description="new-item content channel (ranker.model.content_channel): code size r; 0 = off. Its weight and "
         "profile length are chosen on validation cold targets ranked among the new items",
+    )
+    new_item_content_aggregates: list[Literal["mean", "max"]] = Field(
+        default_factory=_mean_only,
+        min_length=1,
+        description="match aggregates the content channel's selection may choose from: 'mean' (the user's mean "
+        "recent code, a dot product) and/or 'max' (the closest recent item; scored exactly for new items)",
     )
     select_masked: bool = Field(
         False,
