@@ -138,6 +138,11 @@ class ItemIndex:
         with self._lock:
             return list(self._table.row_of)
 
+    def ids_of_rows(self, rows: np.ndarray) -> list[str]:
+        """Item ids of rows of :attr:`vectors` (read on the thread that mutates the index, like ``vectors``)."""
+        ids = self._table.ids
+        return [ids[r] for r in rows.tolist()]
+
     def vectors_of(self, ids: list[str]) -> np.ndarray:
         """(len(ids), dim) vectors of live ids; raises KeyError naming the first unknown id."""
         with self._lock:

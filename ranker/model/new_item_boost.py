@@ -111,6 +111,22 @@ class NewItemBoost:
         match = self.content.match(history_codes, lengths, item_codes)
         return ((sigma * self.content.weight / self.content.scale)[:, None] * match).astype(np.float32)
 
+    def served_terms(
+        self, users: np.ndarray, history_vectors: np.ndarray, lengths: np.ndarray, item_vectors: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`exact_terms` from served vectors: B user vectors (B, D + width), their right-padded history
+        item vectors (B, L, D + width) and n new items' vectors (n, D + width), whose middle block is the code."""
+        if self.content is None:
+            raise ValueError("served_terms: this boost has no content channel")
+        model_dim = np.asarray(users).shape[1] - self.width
+        codes = slice(model_dim + 1, model_dim + 1 + self.content.codes.dim)
+        return self.exact_terms(
+            np.asarray(users, dtype=np.float32)[:, :model_dim],
+            np.asarray(history_vectors, dtype=np.float32)[..., codes],
+            lengths,
+            np.asarray(item_vectors, dtype=np.float32)[:, codes],
+        )
+
     def user_columns(self, users: np.ndarray, profiles: np.ndarray | None = None) -> np.ndarray:
         """(B, width) float32 user columns; ``profiles`` (B, r) required with a mean-match content channel."""
         sigma = self.spread(users)

@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 import numpy as np
@@ -20,8 +20,9 @@ from ranker.service.batcher import MicroBatcher
 from ranker.service.compute import ComputeWorker
 from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
 from ranker.service.metrics import RankerMetrics
+from ranker.service.new_items import NewItems, new_item_terms, scored_apart
 from ranker.service.popularity import PopularityRanker
-from ranker.service.repeat import history_item_bias, merge_history, search_without_history
+from ranker.service.repeat import history_item_bias, merge_history
 from ranker.service.settings import RankerSettings
 from ranker.service.state import ServingState
 from ranker.service.validation import RecommendQuery
@@ -177,10 +178,13 @@ class RecommendPipeline:
             self._metrics.history_cache.labels("hit").inc(hits)
             self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
-            results = self._search(state, users, queries, [histories[i] for i in personal], hist)
+            new = self._new_items(state)
+            results = self._search(state, users, queries, [histories[i] for i in personal], hist, new)
             stage["scoring"].observe(time.perf_counter() - encoded)
             for i, result in zip(personal, results, strict=True):
                 scored = self._answer(state, batch[i].query, histories[i], user_state_down)
+                if new is None:
+                    scored.degradations.append(Degradation.DEGRADATION_NEW_ITEM_MATCH_SKIPPED)
                 scored.items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
                 scored.unknown_candidate_ids = result.unknown_candidate_ids
                 answers[i] = scored
@@ -189,6 +193,13 @@ class RecommendPipeline:
                 answers[i] = self._fallback(state, batch[i].query, histories[i], user_state_down)
         return [a for a in answers if a is not None]
 
+    def _new_items(self, state: ServingState) -> NewItems | None:
+        """The new items scored apart (empty when the model has no closest-item term); None above the limit."""
+        boost = state.model.model.boost
+        if boost is None or not boost.exact:
+            return NewItems.none()
+        return NewItems.flagged(state.index, boost, self.s.new_item_exact_max)
+
     @staticmethod
     def _search(
         state: ServingState,
@@ -196,23 +207,37 @@ class RecommendPipeline:
         queries: list[SearchQuery],
         histories: list[UsableHistory],
         batch: HistoryBatch,
+        new: NewItems | None,
     ) -> list[SearchResult]:
-        """Top-k per query; with a repeat bias the history items are scored apart and merged in."""
+        """Top-k per query; items whose score has a term outside the dot product (history items with a repeat
+        bias, new items with a closest-item content match) are scored apart and merged in."""
         bias = state.model.history_bias(batch)
-        if bias is None:
+        boost = state.model.model.boost
+        if bias is None and (new is None or not len(new)):
             return state.index.search(users, queries)
-        searched = [search_without_history(q, h) for q, h in zip(queries, histories, strict=True)]
+        terms = None
+        if boost is not None and new is not None and len(new):
+            terms = new_item_terms(boost, users, batch, state.index.vectors, new)
+        apart = [
+            scored_apart(
+                new or NewItems.none(),
+                terms[j] if terms is not None else np.zeros(0, dtype=np.float32),
+                history_item_bias(h, bias[j]) if bias is not None else None,
+            )
+            for j, h in enumerate(histories)
+        ]
+        searched = [replace(q, exclude_ids=q.exclude_ids | frozenset(a)) for q, a in zip(queries, apart, strict=True)]
         results = state.index.search(users, searched)
         return [
             merge_history(
                 result,
                 users[q.user],
                 state.index.vectors,
-                history_item_bias(h, bias[j]),
+                a,
                 q,
                 functools.partial(_allowed, state.index, q.filter) if q.filtered else _anything,
             )
-            for j, (result, q, h) in enumerate(zip(results, queries, histories, strict=True))
+            for result, q, a in zip(results, queries, apart, strict=True)
         ]
 
     @staticmethod
