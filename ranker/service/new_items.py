@@ -10,10 +10,12 @@ is skipped, their dot-product score stands, and the answer is flagged ``DEGRADAT
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ranker.index import SearchQuery, SearchResult
 from ranker.index.item_index import ItemIndex
 from ranker.model.new_item_boost import NewItemBoost
 from ranker.service.history import HistoryBatch
@@ -45,22 +47,53 @@ class NewItems:
         return len(self.ids)
 
 
-def new_item_terms(
-    boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, vectors: np.ndarray, new: NewItems
-) -> np.ndarray:
-    """(B, n) the content term of every new item for the B users of ``batch`` (their served vectors ``users``),
-    from the index ``vectors`` of the history positions and of the new items."""
-    if not len(new):
-        return np.zeros((len(users), 0), dtype=np.float32)
-    return boost.served_terms(users, batch.item_vectors, batch.lengths, vectors[new.rows])
+class NewItemContenders:
+    """Every new item scored exactly for every user of a batch: ``user @ item`` plus its content term. Only a
+    user's k best eligible new items (and any new item in its history) can reach its top k, so only those are
+    merged with the search results; the search itself may return new items, which are dropped from its results."""
 
+    def __init__(
+        self, boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, vectors: np.ndarray, new: NewItems
+    ) -> None:
+        items = vectors[new.rows]
+        self.new = new
+        self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, items)  # (B, n)
+        self.scores = users @ items.T + self.terms
+        self.ids = frozenset(new.ids)
 
-def scored_apart(
-    new: NewItems, terms: np.ndarray, history: dict[str, tuple[int, float]] | None
-) -> dict[str, tuple[int, float]]:
-    """item id -> (index row, score added to ``user @ item``) for one user: its new items (their content term)
-    and its history items (their repeat bias, ``history``; an item in both gets both)."""
-    out = dict(history or {})
-    for item, row, term in zip(new.ids, new.rows.tolist(), terms.tolist(), strict=True):
-        out[item] = (row, out[item][1] + term) if item in out else (row, term)
-    return out
+    def drop_from(self, result: SearchResult) -> SearchResult:
+        """``result`` without the new items (they come back exactly scored through :meth:`scored_apart`)."""
+        keep = [i for i, item in enumerate(result.item_ids) if item not in self.ids]
+        if len(keep) == len(result.item_ids):
+            return result
+        return replace(result, item_ids=[result.item_ids[i] for i in keep], scores=result.scores[keep])
+
+    def scored_apart(
+        self,
+        row: int,
+        query: SearchQuery,
+        eligible: Callable[[str], bool],
+        history: dict[str, tuple[int, float]],
+    ) -> dict[str, tuple[int, float]]:
+        """item id -> (index row, score added to ``user @ item``) for the batch's ``row``-th user: its history
+        items (their repeat bias, ``history``), with the content term added to the new ones among them, and its
+        ``query.k`` best new items that the query allows (their content term)."""
+        out = dict(history)
+        new_rows = self.new.rows
+        terms = self.terms[row]
+        allowed = None if query.candidate_ids is None else set(query.candidate_ids)
+        found = 0
+        for j in np.argsort(-self.scores[row], kind="stable").tolist():
+            item = self.new.ids[j]
+            if item in out:
+                out[item] = (out[item][0], out[item][1] + float(terms[j]))
+                continue
+            if found == query.k:
+                continue
+            if item in query.exclude_ids or (allowed is not None and item not in allowed) or not eligible(item):
+                continue
+            out[item] = (int(new_rows[j]), float(terms[j]))
+            found += 1
+            if found == query.k and not any(h in self.ids for h in history):
+                break
+        return out

@@ -20,7 +20,7 @@ from ranker.service.batcher import MicroBatcher
 from ranker.service.compute import ComputeWorker
 from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
 from ranker.service.metrics import RankerMetrics
-from ranker.service.new_items import NewItems, new_item_terms, scored_apart
+from ranker.service.new_items import NewItemContenders, NewItems
 from ranker.service.popularity import PopularityRanker
 from ranker.service.repeat import history_item_bias, merge_history
 from ranker.service.settings import RankerSettings
@@ -213,32 +213,29 @@ class RecommendPipeline:
         bias, new items with a closest-item content match) are scored apart and merged in."""
         bias = state.model.history_bias(batch)
         boost = state.model.model.boost
-        if bias is None and (new is None or not len(new)):
+        contenders = None
+        if boost is not None and boost.exact and new is not None and len(new):
+            contenders = NewItemContenders(boost, users, batch, state.index.vectors, new)
+        if bias is None and contenders is None:
             return state.index.search(users, queries)
-        terms = None
-        if boost is not None and new is not None and len(new):
-            terms = new_item_terms(boost, users, batch, state.index.vectors, new)
-        apart = [
-            scored_apart(
-                new or NewItems.none(),
-                terms[j] if terms is not None else np.zeros(0, dtype=np.float32),
-                history_item_bias(h, bias[j]) if bias is not None else None,
-            )
-            for j, h in enumerate(histories)
-        ]
-        searched = [replace(q, exclude_ids=q.exclude_ids | frozenset(a)) for q, a in zip(queries, apart, strict=True)]
+        history = [history_item_bias(h, bias[j]) if bias is not None else {} for j, h in enumerate(histories)]
+        searched = [replace(q, exclude_ids=q.exclude_ids | frozenset(b)) for q, b in zip(queries, history, strict=True)]
+        if contenders is not None:  # room for the new items the search may return and the merge drops
+            searched = [replace(q, k=q.k + min(len(contenders.ids), q.k)) for q in searched]
         results = state.index.search(users, searched)
-        return [
-            merge_history(
-                result,
-                users[q.user],
-                state.index.vectors,
-                a,
-                q,
-                functools.partial(_allowed, state.index, q.filter) if q.filtered else _anything,
-            )
-            for result, q, a in zip(results, queries, apart, strict=True)
-        ]
+        out = []
+        for j, (result, q, wider, b) in enumerate(zip(results, queries, searched, history, strict=True)):
+            eligible = functools.partial(_allowed, state.index, q.filter) if q.filtered else _anything
+            apart = b
+            if contenders is not None:
+                trained = contenders.drop_from(result)
+                if len(trained.item_ids) < q.k and len(result.item_ids) == wider.k:  # all new: search wider
+                    wider = replace(wider, k=q.k + len(contenders.ids))
+                    trained = contenders.drop_from(state.index.search(users, [wider])[0])
+                result = trained
+                apart = contenders.scored_apart(j, q, eligible, b)
+            out.append(merge_history(result, users[q.user], state.index.vectors, apart, q, eligible))
+        return out
 
     @staticmethod
     def _search_query(user: int, q: RecommendQuery, h: UsableHistory) -> SearchQuery:

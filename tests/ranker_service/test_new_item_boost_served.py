@@ -163,6 +163,23 @@ def test_ranker_serves_a_closest_item_match_exactly(
         assert item.score == pytest.approx(expected[item.item_id], rel=2e-3, abs=2e-3)
     assert sum(i in untrained or i == "look-alike" for i in got) >= 1
     assert "look-alike" in got[:3]  # the closest-item match puts the near-duplicate of the last film on top
+    # exclusions and candidate lists hold for the items scored apart as for the searched ones
+    excluded = ranker.stub.Recommend(
+        ranker_pb2.RecommendRequest(
+            user_id="closest-user", k=30, request_time_ms=now, exclude_seen=True, exclude_ids=["look-alike"]
+        ),
+        timeout=5,
+    )
+    assert "look-alike" not in [i.item_id for i in excluded.items] and len(excluded.items) == 30
+    candidates = [*sorted(untrained)[:5], *[i for i in ids[600:640] if i not in untrained][:5], "look-alike"]
+    picked = ranker.stub.Recommend(
+        ranker_pb2.RecommendRequest(user_id="closest-user", k=4, request_time_ms=now, candidate_ids=candidates),
+        timeout=5,
+    )
+    want = sorted(candidates, key=lambda i: -expected[i])[:4]
+    assert [i.item_id for i in picked.items] == want
+    for item in picked.items:
+        assert item.score == pytest.approx(expected[item.item_id], rel=2e-3, abs=2e-3)
     # above the configured number of new items the term is skipped, and the answer says so
     capped = start_ranker(folder, user_state_address, name="capped", env={"KAIROS_RANKER_NEW_ITEM_EXACT_MAX": "3"})
     reply = capped.stub.Recommend(request, timeout=5)
