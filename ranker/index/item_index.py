@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ranker.index.ann import IvfShortlist
-from ranker.index.calibration import CALIBRATION_MIN_ITEMS, time_exact_paths
+from ranker.index.calibration import CALIBRATION_BATCHES, CALIBRATION_MIN_ITEMS, first_pass_faster, time_exact_paths
 from ranker.index.config import IndexConfig
 from ranker.index.exact import ColumnScorer
 from ranker.index.facets import FacetColumns, ItemFilterSpec
@@ -96,7 +96,7 @@ class ItemIndex:
             self._search_exact(users, [SearchQuery(user=b, k=k) for b in range(len(users))], [None] * len(users))
 
         seconds = time_exact_paths(run, self._table.vectors[self._table.valid])
-        if seconds["first_pass"] < seconds["float32"]:
+        if first_pass_faster(seconds):
             self._prefilter, self._columns = prefilter, None
         else:
             self._prefilter, self._columns, self._exact_kind = None, columns, None
@@ -105,8 +105,9 @@ class ItemIndex:
             extra={
                 "items": self._table.live,
                 "chosen": self.exact_scoring,
-                "first_pass_ms": round(1000 * seconds["first_pass"], 3),
-                "float32_ms": round(1000 * seconds["float32"], 3),
+                "batches": list(CALIBRATION_BATCHES),
+                "first_pass_ms": [round(1000 * t, 3) for t in seconds["first_pass"]],
+                "float32_ms": [round(1000 * t, 3) for t in seconds["float32"]],
             },
         )
 
