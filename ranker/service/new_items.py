@@ -10,6 +10,7 @@ is skipped, their dot-product score stands, and the answer is flagged ``DEGRADAT
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -79,21 +80,35 @@ class NewItemContenders:
         items (their repeat bias, ``history``), with the content term added to the new ones among them, and its
         ``query.k`` best new items that the query allows (their content term)."""
         out = dict(history)
-        new_rows = self.new.rows
         terms = self.terms[row]
+        for item in [h for h in history if h in self.ids]:
+            out[item] = (out[item][0], out[item][1] + float(terms[self._position[item]]))
         allowed = None if query.candidate_ids is None else set(query.candidate_ids)
-        found = 0
-        for j in np.argsort(-self.scores[row], kind="stable").tolist():
-            item = self.new.ids[j]
-            if item in out:
-                out[item] = (out[item][0], out[item][1] + float(terms[j]))
-                continue
-            if found == query.k:
-                continue
-            if item in query.exclude_ids or (allowed is not None and item not in allowed) or not eligible(item):
-                continue
-            out[item] = (int(new_rows[j]), float(terms[j]))
-            found += 1
-            if found == query.k and not any(h in self.ids for h in history):
-                break
-        return out
+        scores = self.scores[row]
+        found, looked = 0, min(len(scores), 4 * query.k + 16)  # enough unless most new items are ineligible
+        while True:
+            for j in _best(scores, looked).tolist():
+                item = self.new.ids[j]
+                if item in out:
+                    continue
+                if item in query.exclude_ids or (allowed is not None and item not in allowed) or not eligible(item):
+                    continue
+                out[item] = (int(self.new.rows[j]), float(terms[j]))
+                found += 1
+                if found == query.k:
+                    return out
+            if looked == len(scores):
+                return out
+            looked = len(scores)  # too few eligible among the best: walk them all (items already taken stay)
+
+    @functools.cached_property
+    def _position(self) -> dict[str, int]:
+        return {item: j for j, item in enumerate(self.new.ids)}
+
+
+def _best(scores: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the ``m`` highest ``scores``, best first."""
+    if m < len(scores):
+        top = np.argpartition(-scores, m - 1)[:m]
+        return top[np.argsort(-scores[top], kind="stable")]
+    return np.argsort(-scores, kind="stable")
