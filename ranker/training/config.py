@@ -78,6 +78,12 @@ class LossConfig(_Strict):
         description="sampled softmax: negatives drawn in proportion to training frequency or uniformly from the "
         "training items (either way corrected by log(K q))",
     )
+    sampled_row_adam: bool = Field(
+        True,
+        description="sampled softmax: each per-item table row's Adam second moment is scaled by how often the row "
+        "is among a step's candidates, so a row the sampler draws one step in p moves as far as under the full "
+        "softmax instead of sqrt(p) as far (ranker/training/optim.py)",
+    )
     popularity_correction: float = Field(
         0.0, ge=0.0, le=1.0, description="full softmax: subtract this times log(item frequency) from training logits"
     )
@@ -117,6 +123,8 @@ class LossConfig(_Strict):
         for key in _LATER_DEFAULTS:
             if key in data and getattr(self, key) == type(self).model_fields[key].default:
                 del data[key]
+        if self.sampled_row_adam and self.softmax != "sampled":  # keyed only where it is known to apply
+            data.pop("sampled_row_adam", None)
         return data
 
 
