@@ -9,10 +9,13 @@ averaged geometrically, so an idle request weighs as much as a busy batch.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_MIN_ITEMS = 20_000  # below this both copies cost well under a millisecond: keep the configured one
 CALIBRATION_BATCHES = (1, 32)  # an idle request and a busy batch (weighed the same: first_pass_faster)
@@ -46,3 +49,17 @@ def first_pass_faster(seconds: dict[str, list[float]]) -> bool:
     request counts as much as a full batch (a sum of seconds would let the batch of 32 decide alone)."""
     ratios = np.asarray(seconds["first_pass"]) / np.maximum(np.asarray(seconds["float32"]), 1e-9)
     return bool(np.log(np.maximum(ratios, 1e-9)).mean() < 0)
+
+
+def log_choice(items: int, chosen: str, seconds: dict[str, list[float]]) -> None:
+    """Log the copy calibration kept and the per-batch times behind the choice."""
+    ms = {kind: [round(1000 * t, 3) for t in times] for kind, times in seconds.items()}
+    log.info(
+        "exact scoring calibrated",
+        extra={
+            "items": items,
+            "chosen": chosen,
+            "batches": list(CALIBRATION_BATCHES),
+            **{f"{k}_ms": v for k, v in ms.items()},
+        },
+    )

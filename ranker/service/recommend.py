@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -83,6 +84,8 @@ class RecommendPipeline:
         self._metrics = metrics
         self._failed_fetches = 0
         self._last_warning = -FETCH_WARNING_INTERVAL_S
+        # (index, its version, the new items found in it): the flag scan reads every row, so once per index change
+        self._new_cache: tuple[weakref.ref[ItemIndex], int, NewItems | None] | None = None
         self._batcher: MicroBatcher[Pending, Answer] = MicroBatcher(
             self._process, settings.batch_window_ms / 1000.0, settings.max_batch_size
         )
@@ -198,7 +201,14 @@ class RecommendPipeline:
         boost = state.model.model.boost
         if boost is None or not boost.exact:
             return NewItems.none()
-        return NewItems.flagged(state.index, boost, self.s.new_item_exact_max)
+        index, cached = state.index, self._new_cache  # compute worker only: no lock needed
+        if cached is None or cached[0]() is not index or cached[1] != index.version:
+            cached = self._new_cache = (
+                weakref.ref(index),
+                index.version,
+                NewItems.flagged(index, boost, self.s.new_item_exact_max),
+            )
+        return cached[2]
 
     @staticmethod
     def _search(
