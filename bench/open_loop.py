@@ -47,6 +47,7 @@ from bench.open_loop_metrics import (
     busy_processes,
     cpu_flags,
     git_context,
+    index_scoring,
     memory_mb,
     scrape,
 )
@@ -179,7 +180,9 @@ def measure_size(
     try:
         cpu = CpuMeter(ranker.proc.pid, user_state[0].pid)
         result["memory_at_serving"] = memory_mb(ranker.proc.pid)
-        print(f"[{name}] SERVING after {ranker.serving_s:.1f} s, RSS {result['memory_at_serving']}", flush=True)
+        result["exact_scoring"] = index_scoring(scrape(ranker.metrics_url))  # what calibration chose
+        print(f"[{name}] SERVING after {ranker.serving_s:.1f} s, RSS {result['memory_at_serving']}, "
+              f"scoring {result['exact_scoring']}", flush=True)  # fmt: skip
         users = len(json.loads(workload.read_text())["user_ids"])
         run_generator("python", ranker.address, workload, 200, users / 200, 0, run_id, 0.0)  # each stored history
         rows: list[dict] = []

@@ -46,6 +46,14 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
+def index_scoring(sample: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> str | None:
+    """The ranker's index scoring path ('int8', 'float32', 'bfloat16', 'ann') from a scrape, None when absent."""
+    for (name, labels), value in sample.items():
+        if name == "kairos_ranker_index_scoring_info" and value == 1:
+            return dict(labels).get("kind")
+    return None
+
+
 def histogram_delta(before: dict, after: dict, name: str, **labels: str) -> tuple[list[tuple[float, float]], float]:
     """Cumulative (upper bound, count) buckets and the sum of histogram ``name`` (with ``labels``) between two
     scrapes."""

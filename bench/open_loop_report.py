@@ -125,7 +125,7 @@ def markdown(report: dict) -> str:
             "",
             "Other processes using CPU when this size started: "
             + ("; ".join(s.get("busy_at_start", [])) or "none")
-            + ".",
+            + f". Index scoring (`kairos_ranker_index_scoring_info`): {s.get('exact_scoring') or 'not exported'}.",
             "",
             "| client | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | send lag p99 ms |"
             " batch | cache miss | user_state | history_model | scoring | batch_wait | compute_wait | server p99 |"

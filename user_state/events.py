@@ -37,6 +37,14 @@ class Event:
         return self._wire
 
 
+@dataclass(slots=True, frozen=True)
+class UserDeletion:
+    """A DeleteUser the store applied: the event log records it so that training drops the user's earlier events."""
+
+    user_id: str
+    deleted_ms: int  # wall clock of the deletion, ms since the Unix epoch
+
+
 def from_proto(message: events_pb2.Event) -> Event:
     """Domain event from a protobuf Event (no validation; see user_state.validation)."""
     return Event(

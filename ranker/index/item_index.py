@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -11,15 +10,13 @@ import numpy as np
 import torch
 
 from ranker.index.ann import IvfShortlist
-from ranker.index.calibration import CALIBRATION_MIN_ITEMS, time_exact_paths
+from ranker.index.calibration import CALIBRATION_MIN_ITEMS, first_pass_faster, log_choice, time_exact_paths
 from ranker.index.config import IndexConfig
 from ranker.index.exact import ColumnScorer
 from ranker.index.facets import FacetColumns, ItemFilterSpec
 from ranker.index.prefilter import make_prefilter, prefilter_kind
 from ranker.index.query import SearchQuery, SearchResult
 from ranker.index.vector_table import VectorTable
-
-log = logging.getLogger(__name__)
 
 
 class ItemIndex:
@@ -42,6 +39,7 @@ class ItemIndex:
         # float32 columns only when there is no first pass (which re-scores from the row-major table)
         self._columns: ColumnScorer | None = None if self._prefilter is not None else ColumnScorer(self._score_dim)
         self._lock = threading.RLock()
+        self._version = 0  # bumped by every upsert and removal
 
     @classmethod
     def build(
@@ -96,22 +94,19 @@ class ItemIndex:
             self._search_exact(users, [SearchQuery(user=b, k=k) for b in range(len(users))], [None] * len(users))
 
         seconds = time_exact_paths(run, self._table.vectors[self._table.valid])
-        if seconds["first_pass"] < seconds["float32"]:
+        if first_pass_faster(seconds):
             self._prefilter, self._columns = prefilter, None
         else:
             self._prefilter, self._columns, self._exact_kind = None, columns, None
-        log.info(
-            "exact scoring calibrated",
-            extra={
-                "items": self._table.live,
-                "chosen": self.exact_scoring,
-                "first_pass_ms": round(1000 * seconds["first_pass"], 3),
-                "float32_ms": round(1000 * seconds["float32"], 3),
-            },
-        )
+        log_choice(self._table.live, self.exact_scoring, seconds)
 
     def __len__(self) -> int:
         return self._table.live
+
+    @property
+    def version(self) -> int:
+        """Changes whenever items are upserted or removed: a cache key for anything derived from the rows."""
+        return self._version
 
     @property
     def uses_ann(self) -> bool:
@@ -138,6 +133,11 @@ class ItemIndex:
         with self._lock:
             return list(self._table.row_of)
 
+    def ids_of_rows(self, rows: np.ndarray) -> list[str]:
+        """Item ids of rows of :attr:`vectors` (read on the thread that mutates the index, like ``vectors``)."""
+        ids = self._table.ids
+        return [ids[r] for r in rows.tolist()]
+
     def vectors_of(self, ids: list[str]) -> np.ndarray:
         """(len(ids), dim) vectors of live ids; raises KeyError naming the first unknown id."""
         with self._lock:
@@ -156,6 +156,7 @@ class ItemIndex:
         above its norm bound."""
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._lock:
+            self._version += 1
             replaced, appended = self._table.upsert(list(ids), vectors)
             self._write_facets(list(ids), attributes, published_ms)
             rows = np.concatenate([replaced, appended])
@@ -199,6 +200,7 @@ class ItemIndex:
         """Delete items; return the ids that were present."""
         with self._lock:
             present = [i for i in dict.fromkeys(ids) if i in self._table.row_of]
+            self._version += bool(present)
             rows = self._table.remove(present)
             self._facets.clear(rows)
             self._ann.remove(rows)

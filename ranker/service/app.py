@@ -93,6 +93,7 @@ async def build_app(settings: RankerSettings) -> RankerApp:
 
     registry = CollectorRegistry()
     metrics = RankerMetrics(registry)
+    metrics.watch_index_scoring(lambda: holder.state.index.exact_scoring)
     _publish_state(metrics, state)
 
     encoders = create_encoder_client(settings.encoders)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 FRESHNESS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -15,10 +18,25 @@ STAGE_BUCKETS_S = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005,
 RECOMMEND_STAGES = ("validate", "batch_wait", "user_state", "compute_wait", "history_model", "scoring", "response")
 
 
+class IndexScoring(Collector):
+    """``kairos_ranker_index_scoring_info{kind=...}``: how the serving index scores whole-catalogue queries now
+    ('ann', 'float32', or 'int8'/'bfloat16': first pass + float32), read at scrape time (calibration at build,
+    reloads and ANN training on upserts all change it)."""
+
+    def __init__(self, kind: Callable[[], str]) -> None:
+        self._kind = kind
+
+    def collect(self) -> Iterator[Metric]:
+        family = InfoMetricFamily("kairos_ranker_index_scoring", "How the serving index scores whole-catalogue queries")
+        family.add_metric([], {"kind": self._kind()})
+        yield family
+
+
 class RankerMetrics:
     """Registered in the server's registry, next to the per-RPC metrics of kairos.service."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
         self.stage = Histogram(
             "kairos_ranker_recommend_stage_seconds",
             "Time of each Recommend stage (per request or per micro-batch, see ranker/service/metrics.py)",
@@ -64,6 +82,10 @@ class RankerMetrics:
         )
         self.model_info = Info("kairos_ranker_model", "The serving model artifact", registry=registry)
         self.reloads = Counter("kairos_ranker_model_reloads_total", "Model reloads", ("result",), registry=registry)
+
+    def watch_index_scoring(self, kind: Callable[[], str]) -> None:
+        """Export :class:`IndexScoring` with ``kind`` giving the serving index's ``exact_scoring``."""
+        self._registry.register(IndexScoring(kind))
 
     def _newest_age(self) -> float:
         newest = self.newest_item_ms._value.get()

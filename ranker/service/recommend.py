@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 import numpy as np
@@ -21,8 +22,9 @@ from ranker.service.compute import ComputeWorker
 from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
 from ranker.service.metrics import RankerMetrics
 from ranker.service.model import history_bias, user_vectors
+from ranker.service.new_items import NewItemContenders, NewItems
 from ranker.service.popularity import PopularityRanker
-from ranker.service.repeat import history_item_bias, merge_history, search_without_history
+from ranker.service.repeat import history_item_bias, merge_history
 from ranker.service.settings import RankerSettings
 from ranker.service.state import ServingState
 from ranker.service.validation import RecommendQuery
@@ -83,6 +85,8 @@ class RecommendPipeline:
         self._metrics = metrics
         self._failed_fetches = 0
         self._last_warning = -FETCH_WARNING_INTERVAL_S
+        # (index, its version, the new items found in it): the flag scan reads every row, so once per index change
+        self._new_cache: tuple[weakref.ref[ItemIndex], int, NewItems | None] | None = None
         self._batcher: MicroBatcher[Pending, Answer] = MicroBatcher(
             self._process, settings.batch_window_ms / 1000.0, settings.max_batch_size
         )
@@ -178,10 +182,13 @@ class RecommendPipeline:
             self._metrics.history_cache.labels("hit").inc(hits)
             self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
-            results = self._search(state, users, queries, [histories[i] for i in personal], hist)
+            new = self._new_items(state)
+            results = self._search(state, users, queries, [histories[i] for i in personal], hist, new)
             stage["scoring"].observe(time.perf_counter() - encoded)
             for i, result in zip(personal, results, strict=True):
                 scored = self._answer(state, batch[i].query, histories[i], user_state_down)
+                if new is None:
+                    scored.degradations.append(Degradation.DEGRADATION_NEW_ITEM_MATCH_SKIPPED)
                 scored.items = list(zip(result.item_ids, result.scores.tolist(), strict=True))
                 scored.unknown_candidate_ids = result.unknown_candidate_ids
                 answers[i] = scored
@@ -190,6 +197,20 @@ class RecommendPipeline:
                 answers[i] = self._fallback(state, batch[i].query, histories[i], user_state_down)
         return [a for a in answers if a is not None]
 
+    def _new_items(self, state: ServingState) -> NewItems | None:
+        """The new items scored apart (empty when the model has no closest-item term); None above the limit."""
+        boost = state.model.boost
+        if boost is None or not boost.exact:
+            return NewItems.none()
+        index, cached = state.index, self._new_cache  # compute worker only: no lock needed
+        if cached is None or cached[0]() is not index or cached[1] != index.version:
+            cached = self._new_cache = (
+                weakref.ref(index),
+                index.version,
+                NewItems.flagged(index, boost, self.s.new_item_exact_max),
+            )
+        return cached[2]
+
     @staticmethod
     def _search(
         state: ServingState,
@@ -197,24 +218,35 @@ class RecommendPipeline:
         queries: list[SearchQuery],
         histories: list[UsableHistory],
         batch: HistoryBatch,
+        new: NewItems | None,
     ) -> list[SearchResult]:
-        """Top-k per query; with a repeat bias the history items are scored apart and merged in."""
+        """Top-k per query; items whose score has a term outside the dot product (history items with a repeat
+        bias, new items with a closest-item content match) are scored apart and merged in."""
         bias = history_bias(state.model, batch)
-        if bias is None:
+        boost = state.model.boost
+        contenders = None
+        if boost is not None and boost.exact and new is not None and len(new):
+            contenders = NewItemContenders(boost, users, batch, state.index.vectors, new)
+        if bias is None and contenders is None:
             return state.index.search(users, queries)
-        searched = [search_without_history(q, h) for q, h in zip(queries, histories, strict=True)]
+        history = [history_item_bias(h, bias[j]) if bias is not None else {} for j, h in enumerate(histories)]
+        searched = [replace(q, exclude_ids=q.exclude_ids | frozenset(b)) for q, b in zip(queries, history, strict=True)]
+        if contenders is not None:  # room for the new items the search may return and the merge drops
+            searched = [replace(q, k=q.k + min(len(contenders.ids), q.k)) for q in searched]
         results = state.index.search(users, searched)
-        return [
-            merge_history(
-                result,
-                users[q.user],
-                state.index.vectors,
-                history_item_bias(h, bias[j]),
-                q,
-                functools.partial(_allowed, state.index, q.filter) if q.filtered else _anything,
-            )
-            for j, (result, q, h) in enumerate(zip(results, queries, histories, strict=True))
-        ]
+        out = []
+        for j, (result, q, wider, b) in enumerate(zip(results, queries, searched, history, strict=True)):
+            eligible = functools.partial(_allowed, state.index, q.filter) if q.filtered else _anything
+            apart = b
+            if contenders is not None:
+                trained = contenders.drop_from(result)
+                if len(trained.item_ids) < q.k and len(result.item_ids) == wider.k:  # all new: search wider
+                    wider = replace(wider, k=q.k + len(contenders.ids))
+                    trained = contenders.drop_from(state.index.search(users, [wider])[0])
+                result = trained
+                apart = contenders.scored_apart(j, q, eligible, b)
+            out.append(merge_history(result, users[q.user], state.index.vectors, apart, q, eligible))
+        return out
 
     @staticmethod
     def _search_query(user: int, q: RecommendQuery, h: UsableHistory) -> SearchQuery:

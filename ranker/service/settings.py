@@ -154,6 +154,12 @@ class RankerSettings(ServiceSettings):
         2.0, ge=0, description="Micro-batching: how long a batch waits for company while another batch computes."
     )
     max_batch_size: int = Field(64, ge=1, le=4096, description="Micro-batching: most requests per batch (1: off).")
+    new_item_exact_max: int = Field(
+        20_000,
+        ge=0,
+        description="Models that place new items by their closest recent item score every new item (no training "
+        "events) exactly per request; above this many the term is skipped and the answer is flagged.",
+    )
     compute_threads: int = Field(
         1, ge=0, description="Torch intra-op threads of the compute worker (0: torch's default, one per core)."
     )

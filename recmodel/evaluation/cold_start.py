@@ -30,7 +30,7 @@ from recmodel.evaluation.cold_start_runs import (
     RunSpec,
     baseline_results,
     describe_split,
-    model_result,
+    model_results,
     prepare_run,
     split_config,
 )
@@ -91,7 +91,7 @@ def _job(kind: str, spec: RunSpec, cfg: ExperimentConfig, data: ResolvedDataset,
     if kind == BASELINES:
         out = {"systems": baseline_results(split, catalogue, spec.split_seed)}
     else:
-        out = {"systems": {kind: model_result(split_config(cfg, spec), split, catalogue)}}
+        out = {"systems": model_results(split_config(cfg, spec), split, catalogue, kind)}
     return out | {"split": describe_split(split), "seconds": time.perf_counter() - started}
 
 

@@ -20,9 +20,10 @@ from recmodel.evaluation.baselines import (
 )
 from recmodel.evaluation.protocol import SplitMeasurement, masked, measure, per_case_metrics, ranks_among
 from recmodel.model.catalogue import Catalogue
+from recmodel.training.boost_selection import Aggregate
 from recmodel.training.config import ExperimentConfig
 from recmodel.training.experiment import choose_boost, prepare_data
-from recmodel.training.loop import train
+from recmodel.training.loop import TrainResult, train
 from recmodel.training.scoring import score_and_users, with_boost
 
 LOG = logging.getLogger(__name__)
@@ -103,10 +104,26 @@ def baseline_results(split: Split, catalogue: Catalogue, seed: int) -> dict[str,
     return out
 
 
-def model_result(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> dict:
-    """Train ``cfg`` on the split, choose its new-item boost on validation and measure it on the test cases."""
+def model_results(cfg: ExperimentConfig, split: Split, catalogue: Catalogue, name: str) -> dict[str, dict]:
+    """Train ``cfg`` on the split, choose its new-item boost on validation and measure it on the test cases, as
+    ``{name: ...}``. When the config lets the content channel match the closest recent item (``max``), the same
+    trained model is also measured with a boost chosen among mean-profile settings only, as
+    ``{name}_mean_match``: a paired measurement of that choice at no extra training."""
     result = train(cfg, split, catalogue)
-    boost, table = choose_boost(result.model, cfg, split, catalogue)
+    out = {name: _measure_model(result, cfg, split, catalogue, None)}
+    if "max" in cfg.train.new_item_content_aggregates and cfg.train.new_item_content_dims > 0:
+        out[f"{name}_mean_match"] = _measure_model(result, cfg, split, catalogue, ("mean",))
+    return out
+
+
+def _measure_model(
+    result: TrainResult,
+    cfg: ExperimentConfig,
+    split: Split,
+    catalogue: Catalogue,
+    aggregates: tuple[Aggregate, ...] | None,
+) -> dict:
+    boost, table = choose_boost(result.model, cfg, split, catalogue, aggregates)
     cold, warm = _parts(split)
     scored: dict[str, np.ndarray] = {}
     for name, cases in (("cold", cold), ("warm", warm), ("warm_no_images", warm)):
@@ -121,10 +138,14 @@ def model_result(cfg: ExperimentConfig, split: Split, catalogue: Catalogue) -> d
     no_images_ndcg = per_case_metrics(ranks_among(no_images, warm.targets, np.arange(split.num_items)))["ndcg@10"]
     measured["warm_no_images_ndcg@10"] = np.round(no_images_ndcg, 6).tolist()
     measured["summary"]["warm_no_images/ndcg@10"] = float(no_images_ndcg.mean()) if len(no_images_ndcg) else 0.0
+    content = boost.content if boost is not None else None
     return measured | {
         "train_seconds": result.seconds,
         "best_epoch": result.best_epoch,
         "new_item_boost_beta": boost.beta if boost is not None else 0.0,
+        "content_channel": None
+        if content is None
+        else {"aggregate": content.aggregate, "profile_len": content.profile_len, "weight": content.weight},
         "boost_selection": table,
     }
 

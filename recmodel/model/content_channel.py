@@ -3,18 +3,27 @@ latest items, measured in raw encoder space (no trained weights, so nothing memo
 
 Each item gets a fixed code q (``ContentCodes``): its text and image encoder outputs, each centred on the trained
 items' mean and scaled to unit length (an absent modality is zero), concatenated, projected on the first ``r``
-principal axes of the trained items and scaled to unit length. A user's profile p is the mean code of the last
-``profile_len`` history items. For an item without training events the score gains sigma(u) * weight * (p . q) /
-scale (``scale`` makes weight unit-free: the spread of p . q over trained items). As columns of a dot product:
+principal axes of the trained items and scaled to unit length. How closely an item matches the user's last
+``profile_len`` history items h_1..h_L is, by ``aggregate``:
+
+- ``mean``: p . q with p the mean of the h_j (a linear profile: one near-duplicate of one history item gets only
+  about 1/L of the match it would get alone);
+- ``max``: max_j (h_j . q), the match with the closest recent item (a near-duplicate of any of them matches fully).
+
+For an item without training events the score gains sigma(u) * weight * match / scale (``scale`` makes weight
+unit-free: the spread of p . q over trained items). The mean match is a dot product, served as columns:
 
     item row:  [new | q | new * q]        user row: [. | 0 | sigma(u) * weight / scale * p]
 
-the middle block carries every item's code so that a service can build p from the history items' rows alone.
+the middle block carries every item's code so that a service can build p from the history items' rows alone. The
+max match is not a dot product: its user block is zero and a service scores the new items' term exactly
+(:meth:`ContentChannel.match`) and merges them, as offline scoring does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -86,6 +95,7 @@ class ContentChannel:
     weight: float
     profile_len: int
     scale: float
+    aggregate: Literal["mean", "max"] = "mean"
 
     def __post_init__(self) -> None:
         if self.profile_len < 1 or not np.isfinite(self.weight) or self.scale <= 0:
@@ -93,12 +103,42 @@ class ContentChannel:
                 f"content channel: need profile_len >= 1, a finite weight and scale > 0, got "
                 f"{self.profile_len}, {self.weight}, {self.scale}"
             )
+        if self.aggregate not in ("mean", "max"):
+            raise ValueError(f"aggregate: 'mean' or 'max' expected, got {self.aggregate!r}")
 
-    def profiles(self, history_codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """(B, r) mean code of each row's last ``profile_len`` valid positions of right-padded (B, L, r) codes."""
+    @property
+    def linear(self) -> bool:
+        """True when the match is a dot product of a user profile and the item code (``aggregate`` mean)."""
+        return self.aggregate == "mean"
+
+    def _recent(self, history_codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (B, L, r) codes and the (B, L) bool mask of each row's last ``profile_len`` valid positions."""
         history_codes = np.asarray(history_codes, dtype=np.float32)
         lengths = np.asarray(lengths, dtype=np.int64)
         positions = np.arange(history_codes.shape[1])[None, :]
         use = (positions < lengths[:, None]) & (positions >= (lengths - self.profile_len)[:, None])
+        return history_codes, use
+
+    def profiles(self, history_codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(B, r) mean code of each row's last ``profile_len`` valid positions of right-padded (B, L, r) codes."""
+        history_codes, use = self._recent(history_codes, lengths)
         counts = np.maximum(use.sum(1, keepdims=True), 1)
         return (np.einsum("bl,blr->br", use.astype(np.float32), history_codes) / counts).astype(np.float32)
+
+    def match(self, history_codes: np.ndarray, lengths: np.ndarray, item_codes: np.ndarray) -> np.ndarray:
+        """(B, n) float32 match of each row's recent history codes (B, L, r) with items' codes (n, r), before
+        ``weight``, ``scale`` and sigma(u): p . q (mean) or max_j h_j . q (max; 0 for an empty history)."""
+        item_codes = np.asarray(item_codes, dtype=np.float32)
+        if self.linear:
+            return (self.profiles(history_codes, lengths) @ item_codes.T).astype(np.float32)
+        history_codes, use = self._recent(history_codes, lengths)
+        width = min(self.profile_len, history_codes.shape[1])
+        # the last ``width`` valid positions, gathered per row: (B, width, r)
+        starts = np.maximum(np.asarray(lengths, dtype=np.int64) - width, 0)
+        idx = starts[:, None] + np.arange(width)[None, :]
+        idx = np.minimum(idx, history_codes.shape[1] - 1)
+        recent = np.take_along_axis(history_codes, idx[:, :, None], axis=1)
+        valid = np.take_along_axis(use, idx, axis=1)  # (B, width)
+        sims = np.einsum("bwr,nr->bwn", recent, item_codes)
+        sims = np.where(valid[:, :, None], sims, -np.inf).max(axis=1)
+        return np.where(np.isfinite(sims), sims, 0.0).astype(np.float32)

@@ -7,8 +7,10 @@ items, sigma(u) = sqrt(uᵀ C u) with C the covariance of the trained items' vec
 (:mod:`recmodel.model.content_channel`) it adds sigma(u) * weight * (p . q) / scale, so that among new items the ones
 whose content matches the user's latest items rise. Everything is a dot product: users get the columns
 ``[beta*sigma(u) | 0 | sigma(u)*weight/scale*p]``, items ``[new | q | new*q]`` (one column without a content
-channel), so any inner-product index serves it unchanged. Its parameters are chosen on validation
-(``recmodel.training.boost_selection``) and stored in the artifact.
+channel), so any inner-product index serves it unchanged. A content channel whose match is the closest recent item
+(``aggregate`` max) is not a dot product: its user block is zero and :meth:`NewItemBoost.exact_terms` gives the
+new items' content term, which a scorer adds to the dot product (offline) or a service merges in exactly. Its
+parameters are chosen on validation (``recmodel.training.boost_selection``) and stored in the artifact.
 """
 
 from __future__ import annotations
@@ -92,12 +94,48 @@ class NewItemBoost:
             raise ValueError(f"codes: expected shape {(len(item_ids), self.content.codes.dim)}")
         return np.concatenate([new, codes, new * codes], axis=1).astype(np.float32)
 
+    @property
+    def exact(self) -> bool:
+        """True when part of the boost is not a dot product (a max-match content channel)."""
+        return self.content is not None and not self.content.linear and self.content.weight != 0
+
+    def exact_terms(
+        self, users: np.ndarray, history_codes: np.ndarray, lengths: np.ndarray, item_codes: np.ndarray
+    ) -> np.ndarray:
+        """(B, n) float32 content term sigma(u) * weight * match / scale of the n items whose codes are given (the
+        new ones: the caller adds it to untrained items only) for B users with right-padded (B, L, r) history codes.
+        Only for a max-match channel (:attr:`exact`); the mean match is in the columns."""
+        if self.content is None or self.content.linear:
+            raise ValueError("exact_terms: only a max-match content channel has an exact term")
+        sigma = self.spread(users)
+        match = self.content.match(history_codes, lengths, item_codes)
+        return ((sigma * self.content.weight / self.content.scale)[:, None] * match).astype(np.float32)
+
+    def served_terms(
+        self, users: np.ndarray, history_vectors: np.ndarray, lengths: np.ndarray, item_vectors: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`exact_terms` from served vectors: B user vectors (B, D + width), their right-padded history
+        item vectors (B, L, D + width) and n new items' vectors (n, D + width), whose middle block is the code."""
+        if self.content is None:
+            raise ValueError("served_terms: this boost has no content channel")
+        model_dim = np.asarray(users).shape[1] - self.width
+        codes = slice(model_dim + 1, model_dim + 1 + self.content.codes.dim)
+        return self.exact_terms(
+            np.asarray(users, dtype=np.float32)[:, :model_dim],
+            np.asarray(history_vectors, dtype=np.float32)[..., codes],
+            lengths,
+            np.asarray(item_vectors, dtype=np.float32)[:, codes],
+        )
+
     def user_columns(self, users: np.ndarray, profiles: np.ndarray | None = None) -> np.ndarray:
-        """(B, width) float32 user columns; ``profiles`` (B, r) required with a content channel."""
+        """(B, width) float32 user columns; ``profiles`` (B, r) required with a mean-match content channel."""
         sigma = self.spread(users)
         lift = (self.beta * sigma)[:, None]
         if self.content is None:
             return lift.astype(np.float32)
+        if not self.content.linear:
+            zeros = np.zeros((len(users), 2 * self.content.codes.dim), dtype=np.float32)
+            return np.concatenate([lift.astype(np.float32), zeros], axis=1)
         if profiles is None or profiles.shape != (len(users), self.content.codes.dim):
             raise ValueError(f"profiles: expected shape {(len(users), self.content.codes.dim)}")
         match = (sigma * self.content.weight / self.content.scale)[:, None] * profiles
@@ -113,6 +151,7 @@ class NewItemBoost:
                 "content_weight": np.array(c.weight),
                 "profile_len": np.array(c.profile_len),
                 "content_scale": np.array(c.scale),
+                "content_aggregate": np.array(c.aggregate),
             }
         np.savez(
             tmp,
@@ -137,6 +176,7 @@ class NewItemBoost:
                     float(z["content_weight"]),
                     int(z["profile_len"]),
                     float(z["content_scale"]),
+                    "max" if "content_aggregate" in z.files and str(z["content_aggregate"]) == "max" else "mean",
                 )
             boost = cls(
                 beta=float(z["beta"]),

@@ -15,14 +15,12 @@ item created after training is scorable as soon as it is encoded. The history of
 encoder features of its items, in time order, padded on the right; histories longer than the model's
 ``max_len`` keep their most recent ``max_len`` events; a service that keeps every item's vector can pass the
 history as those vectors instead (``user_vectors_from_item_vectors``: same result, no per-request projection).
-With a new-item boost in the artifact (``recmodel.model.new_item_boost``) both vectors carry one extra last
-column, so that ``users @ items.T`` already includes the boost of items without training events; the history
-vectors given to ``user_vectors_from_item_vectors`` are rows of ``item_vectors`` with that column.
-With a repeat bias in the artifact (``recmodel.model.repeat_bias``) an item that is already in a user's history
-scores ``users @ items.T`` plus the sum of :meth:`history_bias` over its history positions: that term depends on
-the user's history, so a service adds it after retrieval. ``catalogue()`` returns the training item table
-stored in the artifact so a service can build its index without the dataset. All calls run under
-``torch.inference_mode`` and a lock, so one instance may be shared by threads.
+With a new-item boost in the artifact (``recmodel.model.new_item_boost``) both vectors carry its columns, so that
+``users @ items.T`` includes the boost of items without training events, except a closest-recent-item content
+match, which :meth:`NewItemBoost.served_terms` gives (a service adds it to the new items after retrieval). With a repeat
+bias (``recmodel.model.repeat_bias``) an item already in a user's history scores ``users @ items.T`` plus the sum
+of :meth:`history_bias` over its history positions, also added after retrieval. ``catalogue()`` returns the
+training item table stored in the artifact. All calls run under a lock, so one instance may be shared by threads.
 """
 
 from __future__ import annotations
@@ -101,6 +99,12 @@ class ServingModel:
             return None
         start = self.model_dim + 1
         return np.r_[0:start, start + self._boost.content.codes.dim : self.dim].astype(np.int64)
+
+    @property
+    def boost(self) -> NewItemBoost | None:
+        """The artifact's new-item boost; with :attr:`NewItemBoost.exact` a service adds
+        :meth:`NewItemBoost.served_terms` to the new items' scores."""
+        return self._boost
 
     def catalogue(self) -> Catalogue:
         """The training item table (ids, raw encoder features, presence masks) stored in the artifact."""

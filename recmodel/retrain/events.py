@@ -64,9 +64,10 @@ class EventTable:
 
 
 def read_events(source: EventsSource) -> EventTable:
-    """Every event of the source, once (the event log is deduplicated on (user_id, event_id) by its reader)."""
+    """Every event of the source, once (the event log's reader deduplicates on (user_id, event_id) and drops the
+    events a later DeleteUser removed: docs/retraining.md, Deletions)."""
     if source.event_log is not None:
-        from user_state.event_log.segments import iter_events
+        from user_state.event_log import iter_events
 
         if not Path(source.event_log).is_dir():
             raise FileNotFoundError(f"event log {source.event_log}: not a directory")

@@ -78,6 +78,12 @@ class LossConfig(_Strict):
         description="sampled softmax: negatives drawn in proportion to training frequency or uniformly from the "
         "training items (either way corrected by log(K q))",
     )
+    sampled_row_adam: bool = Field(
+        True,
+        description="sampled softmax: each per-item table row's Adam second moment is scaled by how often the row "
+        "is among a step's candidates, so a row the sampler draws one step in p moves as far as under the full "
+        "softmax instead of sqrt(p) as far (recmodel/training/optim.py)",
+    )
     popularity_correction: float = Field(
         0.0, ge=0.0, le=1.0, description="full softmax: subtract this times log(item frequency) from training logits"
     )
@@ -117,10 +123,16 @@ class LossConfig(_Strict):
         for key in _LATER_DEFAULTS:
             if key in data and getattr(self, key) == type(self).model_fields[key].default:
                 del data[key]
+        if self.sampled_row_adam and self.softmax != "sampled":  # keyed only where it is known to apply
+            data.pop("sampled_row_adam", None)
         return data
 
 
 _LATER_DEFAULTS = ("full_softmax_max_items", "sampled_proposal")
+
+
+def _mean_only() -> list[Literal["mean", "max"]]:
+    return ["mean"]
 
 
 class TrainConfig(_Strict):
@@ -160,6 +172,12 @@ class TrainConfig(_Strict):
         ge=0,
         description="new-item content channel (recmodel.model.content_channel): code size r; 0 = off. Its weight and "
         "profile length are chosen on validation cold targets ranked among the new items",
+    )
+    new_item_content_aggregates: list[Literal["mean", "max"]] = Field(
+        default_factory=_mean_only,
+        min_length=1,
+        description="match aggregates the content channel's selection may choose from: 'mean' (the user's mean "
+        "recent code, a dot product) and/or 'max' (the closest recent item; scored exactly for new items)",
     )
     select_masked: bool = Field(
         False,

@@ -23,7 +23,7 @@ from recmodel.model.artifact import save_artifact
 from recmodel.model.catalogue import Catalogue
 from recmodel.model.new_item_boost import NewItemBoost
 from recmodel.model.recommender import Recommender
-from recmodel.training.boost_selection import select_new_item_boost
+from recmodel.training.boost_selection import Aggregate, select_new_item_boost
 from recmodel.training.config import ExperimentConfig
 from recmodel.training.curves import plot_training_curves
 from recmodel.training.loop import TrainResult
@@ -123,9 +123,14 @@ def evaluate_test(
 
 
 def choose_boost(
-    model: Recommender, cfg: ExperimentConfig, split: Split, catalogue: Catalogue
+    model: Recommender,
+    cfg: ExperimentConfig,
+    split: Split,
+    catalogue: Catalogue,
+    aggregates: tuple[Aggregate, ...] | None = None,
 ) -> tuple[NewItemBoost | None, list[dict[str, float]]]:
-    """The new-item boost (and content channel) the config asks for, chosen on validation."""
+    """The new-item boost (and content channel) the config asks for, chosen on validation (``aggregates``:
+    the content match aggregates to choose from; None: the config's)."""
     return select_new_item_boost(
         model,
         split,
@@ -133,6 +138,7 @@ def choose_boost(
         cfg.train.new_item_boost_max_cost,
         max_image_free_cost=cfg.train.new_item_boost_max_image_free_cost,
         content_dims=cfg.train.new_item_content_dims,
+        aggregates=aggregates or tuple(cfg.train.new_item_content_aggregates),
     )
 
 

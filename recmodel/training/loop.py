@@ -28,6 +28,7 @@ from recmodel.model.content_channel import ContentCodes
 from recmodel.model.recommender import Recommender
 from recmodel.training.config import ExperimentConfig, TrainConfig
 from recmodel.training.objectives import TrainingObjective
+from recmodel.training.optim import make_optimizer
 from recmodel.training.scoring import case_ranks, score_cases
 
 LOG = logging.getLogger(__name__)
@@ -122,9 +123,12 @@ def train(
     step_module: torch.nn.Module = objective
     if world > 1:
         step_module = DistributedDataParallel(objective, find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     table = catalogue.inputs()
     allowed = torch.from_numpy(split.train_items)
+    tables = None  # per-item tables whose Adam steps are corrected for sampling (recmodel/training/optim.py)
+    if cfg.loss.resolved_softmax(len(allowed)) == "sampled" and cfg.loss.sampled_row_adam:
+        tables = [m.weight for m in (model.residual, model.id_embedding) if isinstance(m, torch.nn.Embedding)]
+    optimizer = make_optimizer(objective, tc.lr, tc.weight_decay, tables, lambda: objective.present_rows)
     counts = split.train_counts().astype(np.float64)
     proposal = torch.from_numpy(counts / counts.sum()).float()
     if rank == 0:

@@ -42,6 +42,7 @@ class TrainingObjective(nn.Module):
         self.placeholder = nn.Linear(2 * model.cfg.dim, width) if model.cfg.temporal_moe else None
         self.placeholder_vector = nn.Parameter(torch.zeros(width))
         self.noise_head = nn.Linear(width, 1)
+        self.present_rows: torch.Tensor | None = None  # sampled softmax: the catalogue rows of the last step
 
     def forward(
         self, batch: Batch, catalogue: ItemInputs, allowed: torch.Tensor, proposal: torch.Tensor
@@ -56,6 +57,7 @@ class TrainingObjective(nn.Module):
                 raise ValueError("model.simtier_bins: SimTier ranks the whole catalogue; it needs loss.softmax 'full'")
             step = self._draw(batch, targets, allowed, proposal)
             catalogue = step.inputs(catalogue)  # only the items this step touches
+        self.present_rows = None if step is None else step.candidates
         full_catalogue = catalogue
         rows = (lambda index: index) if step is None else step.rows  # catalogue index -> row of items_c
         catalogue = self._drop_catalogue_modality(catalogue, names)

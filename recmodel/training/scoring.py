@@ -39,19 +39,32 @@ def with_boost(
     profiles = None
     if boost.content is not None:
         codes = boost.codes(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image)
-        profiles = case_profiles(boost, codes, cases)
-    return scores + boost.user_columns(users, profiles) @ boost.item_columns(catalogue.item_ids, codes).T
+        if boost.content.linear:
+            profiles = case_profiles(boost, codes, cases)
+    out = scores + boost.user_columns(users, profiles) @ boost.item_columns(catalogue.item_ids, codes).T
+    if boost.exact:
+        assert codes is not None
+        new = np.flatnonzero(boost.item_column(catalogue.item_ids) > 0)
+        padded, lengths = case_history_codes(codes, cases)
+        out[:, new] += boost.exact_terms(users, padded, lengths, codes[new])
+    return out
+
+
+def case_history_codes(codes: np.ndarray, cases: EvalCases) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded (C, L, r) content codes of the cases' histories and their (C,) lengths."""
+    lengths = np.array([len(h.items) for h in cases.histories], dtype=np.int64)
+    width = max(int(lengths.max()) if len(lengths) else 1, 1)
+    padded = np.zeros((len(cases), width, codes.shape[1]), dtype=np.float32)
+    for row, h in enumerate(cases.histories):
+        padded[row, : len(h.items)] = codes[h.items]
+    return padded, lengths
 
 
 def case_profiles(boost: NewItemBoost, codes: np.ndarray, cases: EvalCases) -> np.ndarray:
     """(C, r) content profiles of the cases' histories (as a service computes them from history rows)."""
     if boost.content is None:
         raise ValueError("case_profiles: the boost has no content channel")
-    lengths = np.array([len(h.items) for h in cases.histories], dtype=np.int64)
-    width = int(lengths.max()) if len(lengths) else 1
-    padded = np.zeros((len(cases), width, codes.shape[1]), dtype=np.float32)
-    for row, h in enumerate(cases.histories):
-        padded[row, : len(h.items)] = codes[h.items]
+    padded, lengths = case_history_codes(codes, cases)
     return boost.content.profiles(padded, lengths)
 
 

@@ -81,6 +81,12 @@ def test_fresh_events_are_an_even_share_and_new_per_run() -> None:
     assert not w.request(next(m for m in range(1000) if not w.is_fresh(m))).recent_events
 
 
+def test_index_scoring_is_read_from_a_scrape() -> None:
+    scraped = {("kairos_ranker_index_scoring_info", (("kind", "int8"),)): 1.0, ("other", ()): 3.0}
+    assert open_loop_metrics.index_scoring(scraped) == "int8"
+    assert open_loop_metrics.index_scoring({("other", ()): 3.0}) is None
+
+
 def test_bucket_quantile_and_max_rate() -> None:
     buckets = [(0.001, 50.0), (0.01, 100.0), (math.inf, 100.0)]
     assert open_loop_metrics.bucket_quantile(buckets, 0.5) == pytest.approx(0.001)
@@ -112,6 +118,7 @@ def test_short_real_run(artifact: Path, tmp_path: Path) -> None:
     report = json.loads((tmp_path / "open_loop.json").read_text())
     size = report["sizes"]["2k"]
     assert size["items"] == 2000 and size["time_to_serving_s"] > 0
+    assert size["exact_scoring"] in ("int8", "float32", "bfloat16")  # 2k items: exact, whichever path
     assert size["memory_at_serving"]["rss_mb"] > 50 and size["memory_after_load"]["peak_rss_mb"] > 50
     assert [r["offered_rps"] for r in size["rates"]] == [20, 50]
     rows = size["rates"] + ([size["js"]] if js else [])

@@ -166,3 +166,53 @@ def test_serving_reproduces_offline_scores_with_residuals_and_content(
         serving.user_vectors(*raw)
     ids = [[catalogue.item_ids[j] for j in row[:n]] for row, n in zip(idx, lengths, strict=True)]
     np.testing.assert_allclose(serving.user_vectors(*raw, history_item_ids=ids), users, rtol=1e-5, atol=1e-5)
+
+
+def test_max_match_is_the_closest_of_the_last_items() -> None:
+    codes = ContentCodes(np.zeros(2), np.zeros(2), np.zeros(4), np.eye(2, 4, dtype=np.float32))
+    channel = ContentChannel(codes, 1.0, 2, 1.0, "max")
+    assert not channel.linear
+    history = np.array([[[1, 0], [0, 1], [0.6, 0.8], [9, 9]], [[0, 1], [0, 0], [0, 0], [0, 0]]], dtype=np.float32)
+    items = np.array([[1, 0], [0, 1], [-1, 0]], dtype=np.float32)
+    match = channel.match(history, np.array([3, 1]), items)
+    # row 0: its last two items are [0, 1] and [0.6, 0.8] (the padding [9, 9] and the first item do not count)
+    np.testing.assert_allclose(match, [[0.6, 1.0, 0.0], [0.0, 1.0, 0.0]], atol=1e-6)
+    mean = ContentChannel(codes, 1.0, 2, 1.0, "mean").match(history, np.array([3, 1]), items)
+    np.testing.assert_allclose(mean, [[0.3, 0.9, -0.3], [0.0, 1.0, 0.0]], atol=1e-6)
+    with pytest.raises(ValueError, match="aggregate"):
+        ContentChannel(codes, 1.0, 2, 1.0, "median")  # type: ignore[arg-type]
+
+
+def test_serving_reproduces_offline_scores_with_a_closest_item_match(
+    model: Recommender, synthetic_split: Split, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    split = synthetic_split
+    boost = NewItemBoost.fit(item_matrix(model, catalogue), catalogue.item_ids, split.train_items, -0.4)
+    channel = _channel(split, catalogue)
+    boost = boost.with_content(ContentChannel(channel.codes, 2.0, 3, 0.5, "max"))
+    save_artifact(tmp_path / "art", model, catalogue, ["default"], boost)
+    serving = ServingModel.load(tmp_path / "art")
+    assert serving.boost is not None and serving.boost.exact and serving.boost.content is not None
+    assert serving.boost.content.aggregate == "max"
+    items = serving.item_vectors(
+        catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image, item_ids=catalogue.item_ids
+    )
+    batch = eval_batch(split.test, np.arange(len(split.test)))
+    idx = batch.items.numpy()
+    times, lengths = batch.seq.times_ms.numpy(), batch.lengths.numpy()
+    history = np.where(batch.seq.mask.numpy()[..., None], items[idx], 0.0).astype(np.float32)
+    users = serving.user_vectors_from_item_vectors(history, times, lengths, split.test.target_times_ms)
+    new = ~split.train_items
+    served = users @ items.T
+    served[:, new] += serving.boost.served_terms(users, history, lengths, items[new])
+    offline = score_cases(model, catalogue, split.test, boost=boost)
+    np.testing.assert_allclose(served, offline, rtol=1e-4, atol=1e-4)
+    # the term is the closest of the last 3 history codes, scaled by sigma(u) * weight / scale
+    plain, model_users = score_and_users(model, catalogue, split.test)
+    codes = boost.codes(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image)
+    closest = np.array(
+        [(codes[h.items[-3:]] @ codes.T).max(0) for h in split.test.histories], dtype=np.float32
+    )  # fmt: skip
+    lift = boost.spread(model_users)[:, None] * (-0.4 + 2.0 / 0.5 * closest)
+    np.testing.assert_allclose((offline - plain)[:, new], lift[:, new], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose((offline - plain)[:, ~new], 0.0, atol=1e-5)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from encoders.features import ItemFeatures
 from recmodel.data.batches import training_batch
@@ -24,7 +25,7 @@ from recmodel.training.config import ExperimentConfig, LossConfig
 from recmodel.training.loop import build_model, train
 from recmodel.training.objectives import TrainingObjective
 from recmodel.training.sampling import StepItems
-from tests.model.conftest import TINY
+from tests.model.conftest import TINY, random_features
 
 
 def _every_item_once(items: torch.Tensor, extra: list[torch.Tensor]) -> StepItems:
@@ -225,3 +226,43 @@ def test_sampled_training_learns_a_usable_model(tmp_path: Path) -> None:
     losses = [r["loss/main"] for r in result.history]
     assert losses[-1] < 0.6 * losses[0]
     assert result.best_valid > 0.5  # NDCG@20; a random ranking of 60 items scores about 0.1
+
+
+def test_training_mode_objective_with_every_item_sampled_is_the_full_objective(
+    synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """full.yaml's objective in training mode (residual dropout, modality dropouts, every auxiliary loss but the
+    noisy-item one, whose random items are drawn at another point of the random stream): with every training
+    item drawn once (log(K q) = 0) and the same random stream, the sampled path gives the full path's losses
+    and gradients exactly."""
+    split = leave_one_out(load_ml100k_mm(synthetic_root / "ml100k-mm"), cold_fraction=0.0, seed=0, max_len=10)
+    allowed = torch.from_numpy(split.train_items)
+    assert bool(allowed.all())  # candidates = the catalogue, so both paths draw the same random numbers
+    catalogue = Catalogue.from_features(random_features(split.item_ids))
+    full_yaml = yaml.safe_load((Path(__file__).parents[2] / "recmodel" / "configs" / "full.yaml").read_text())
+    loss = {**full_yaml["loss"], "noisy": {"enabled": False}}
+    model = {**TINY["model"], **{k: v for k, v in full_yaml["model"].items() if k != "dim"}}
+    batch = training_batch(training_windows(split.train, 10)[:16])
+    every = torch.nonzero(allowed).squeeze(1)
+    monkeypatch.setattr(
+        objectives_module.StepItems, "draw", staticmethod(lambda parts, *a, **k: _every_item_once(every, parts))
+    )
+    results = []
+    for softmax in ("full", "sampled"):
+        torch.manual_seed(0)
+        cfg = ExperimentConfig.model_validate({**TINY, "model": model, "loss": {**loss, "softmax": softmax}})
+        objective = TrainingObjective(build_model(cfg, split, catalogue), cfg.loss).train()
+        with torch.no_grad():  # a repeat bias and residuals that matter
+            objective.model.repeat_bias.table.weight.fill_(0.3)
+            objective.model.residual.weight.normal_(0.0, 0.1)
+        torch.manual_seed(1)
+        out = objective(batch, catalogue.inputs(), allowed, allowed.float() / allowed.sum())
+        out["loss"].backward()
+        results.append((out, {n: p.grad.clone() for n, p in objective.named_parameters() if p.grad is not None}))
+    (full, full_grads), (sampled, sampled_grads) = results
+    assert {"main", "balance", "nicl", "placeholder", "distill", "loss"} <= set(full) and full.keys() == sampled.keys()
+    for key in full:
+        torch.testing.assert_close(sampled[key], full[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert full_grads.keys() == sampled_grads.keys() and "model.residual.weight" in full_grads
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(sampled_grads[name], grad, rtol=1e-3, atol=1e-5, msg=name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from tests.user_state.conftest import MakeStore
 from user_state.event_log import iter_events
 from user_state.event_log.compactor import Compactor
 from user_state.event_log.metrics import EventLogMetrics
-from user_state.event_log.records import write_parquet
+from user_state.event_log.records import parquet_meta, write_parquet
 from user_state.event_log.segments import SegmentLog, iter_records, list_segments
 from user_state.event_log.settings import EventLogSettings
-from user_state.events import Event
+from user_state.events import Event, UserDeletion
 from user_state.settings import UserStateSettings
 from user_state.store.base import EventStore, SequenceFilter
 from user_state.store.embedded import EmbeddedStore
@@ -96,7 +97,9 @@ def test_rotation_seals_parquet_and_readers_see_every_event_in_order(tmp_path: P
     assert len(sealed) >= 4
     table = pq.read_table(sealed[0])
     assert table.column_names == ["lsn", "logged_ms", "event_id", "user_id", "item_id", "timestamp_ms", "domain",
-                                  "event_type"]  # fmt: skip
+                                  "event_type", "kind"]  # fmt: skip
+    assert set(table.column("kind").to_pylist()) == {"event"}
+    assert parquet_meta(sealed[0])["format"] == 2 and parquet_meta(sealed[0])["deletions"] == 0
     assert list(iter_events(directory)) == sent
     assert [r.lsn for r in iter_records(directory)] == list(range(1, len(sent) + 1))
     writer.close()
@@ -187,7 +190,7 @@ class FailingLog:
     def open(self, conn: sqlite3.Connection) -> None:
         pass
 
-    def write(self, conn: sqlite3.Connection, events: list[Event]) -> None:
+    def write(self, conn: sqlite3.Connection, entries: Sequence[Event | UserDeletion]) -> None:
         if self.fail:
             raise OSError(28, "No space left on device")
 

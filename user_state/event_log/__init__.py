@@ -2,7 +2,8 @@
 
 Backends: `segments` (embedded: rotated append-only files under <data_dir>/event-log, see segments.py) and
 `redis_stream` (scale-out: one Redis stream per deployment plus a compactor to segment files, see
-redis_stream.py). Training reads either directory with `iter_events(directory, since=None)`.
+redis_stream.py). Training reads either directory with `iter_events(directory, since=None)`. DeleteUser is logged
+too (a deletion record, records.py): the reader drops every event of the user logged before it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 from user_state.event_log.settings import EventLogSettings
 
 if TYPE_CHECKING:
-    from user_state.events import Event
+    from collections.abc import Sequence
+
+    from user_state.events import Event, UserDeletion
 
 __all__ = ["EventLogSettings", "LogSink", "iter_events"]
 
@@ -28,14 +31,16 @@ class LogSink(Protocol):
     def open(self, conn: sqlite3.Connection) -> None:
         """Called once by the writer thread with its connection (schema created, no transaction open)."""
 
-    def write(self, conn: sqlite3.Connection, events: list[Event]) -> None:
-        """Append `events` in order (the transaction on `conn` is open); raise on failure: nothing commits."""
+    def write(self, conn: sqlite3.Connection, entries: Sequence[Event | UserDeletion]) -> None:
+        """Append `entries` (accepted events, applied deletions) in order (the transaction on `conn` is open);
+        raise on failure: nothing commits."""
 
     def close(self) -> None: ...
 
 
 def iter_events(directory: Path | str, since: int | None = None) -> Iterator[Event]:
-    """Every logged event once (deduplicated on (user_id, event_id)), in log order; see segments.iter_events."""
-    from user_state.event_log.segments import iter_events as _iter_events
+    """Every logged event once (deduplicated on (user_id, event_id)), in log order, without the events a later
+    DeleteUser removed; see reader.iter_events."""
+    from user_state.event_log.reader import iter_events as _iter_events
 
     return _iter_events(Path(directory), since)

@@ -6,7 +6,8 @@ It reads with a consumer group, writes segments in the embedded log's layout (so
 reads either), and XACKs entries only once their segment is durable (temporary file, fsync, rename, fsync of
 the directory). Every segment keeps the stream id of each row; after a crash the compactor re-reads its pending
 entries and skips those at or below the newest id already written: every stream entry lands in the output
-exactly once. Run one compactor per consumer group (it is the only writer of its output directory).
+exactly once. Deletion entries (`d`, see redis_stream.py) become `delete_user` records in stream order. Run one
+compactor per consumer group (it is the only writer of its output directory).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import pyarrow.parquet as pq
 import redis
 from redis import exceptions as redis_errors
 
-from user_state.event_log.records import Record, parquet_meta, stem, write_parquet
-from user_state.event_log.redis_stream import FIELD
-from user_state.event_log.segments import SEALED_SUFFIX, list_segments
+from user_state.event_log.reader import SEALED_SUFFIX, list_segments
+from user_state.event_log.records import DELETE_USER, EVENT, Record, parquet_meta, stem, write_parquet
+from user_state.event_log.redis_stream import DELETED_FIELD, FIELD
 from user_state.events import Event, from_wire
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class Compactor:
         self.block_ms = block_ms
         self.next_lsn = 1
         self.watermark = (0, 0)  # highest stream id already in a durable segment
-        self._buffer: list[tuple[bytes, Event]] = []
+        self._buffer: list[tuple[bytes, str, Event]] = []  # (stream id, kind, event or deletion row)
         self._buffer_since = 0.0
         self.written = 0
 
@@ -92,12 +93,17 @@ class Compactor:
     def _take(self, entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> None:
         skipped: list[bytes] = []
         for stream_id, fields in entries:
-            if not fields or FIELD not in fields or _parse_id(stream_id) <= self.watermark:
+            known = fields is not None and (FIELD in fields or DELETED_FIELD in fields)
+            if not fields or not known or _parse_id(stream_id) <= self.watermark:
                 skipped.append(stream_id)  # trimmed meanwhile, or already in a segment
                 continue
             if not self._buffer:
                 self._buffer_since = time.monotonic()
-            self._buffer.append((stream_id, from_wire(fields[FIELD])))
+            if FIELD in fields:
+                self._buffer.append((stream_id, EVENT, from_wire(fields[FIELD])))
+            else:  # a deletion: the user id, at the entry's time
+                user_id = fields[DELETED_FIELD].decode()
+                self._buffer.append((stream_id, DELETE_USER, Event("", user_id, "", _parse_id(stream_id)[0])))
         if skipped:
             self.client.xack(self.stream, self.group, *skipped)
 
@@ -106,17 +112,17 @@ class Compactor:
         if not self._buffer:
             return
         rows = [
-            Record(self.next_lsn + i, _parse_id(stream_id)[0], event)
-            for i, (stream_id, event) in enumerate(self._buffer)
+            Record(self.next_lsn + i, _parse_id(stream_id)[0], event, kind)
+            for i, (stream_id, kind, event) in enumerate(self._buffer)
         ]
-        ids = [stream_id.decode() for stream_id, _ in self._buffer]
+        ids = [stream_id.decode() for stream_id, _, _ in self._buffer]
         path = self.out_dir / (stem(self.next_lsn) + SEALED_SUFFIX)
         size = write_parquet(path, rows, extra={"stream_id": pa.array(ids, pa.string())})
         self.watermark = _parse_id(ids[-1])
         self.client.xack(self.stream, self.group, *ids)
         self.next_lsn += len(rows)
         self.written += len(rows)
-        log.info("compacted segment written", extra={"segment": path.name, "events": len(rows), "bytes": size})
+        log.info("compacted segment written", extra={"segment": path.name, "records": len(rows), "bytes": size})
         self._buffer = []
 
     def run(self, once: bool = False, stop_after_s: float | None = None) -> int:

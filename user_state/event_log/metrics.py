@@ -8,12 +8,18 @@ _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 
 
 class EventLogMetrics:
-    """Events and bytes appended, append latency, failures, and the segments on disk."""
+    """Events, deletions and bytes appended, append latency, failures, and the segments on disk."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry or CollectorRegistry()
         self.appended = Counter(
             "kairos_user_state_event_log_appended", "Events appended to the event log", ("backend",), registry=registry
+        )
+        self.deletions = Counter(
+            "kairos_user_state_event_log_deletions",
+            "User deletions (DeleteUser) appended to the event log",
+            ("backend",),
+            registry=registry,
         )
         self.appended_bytes = Counter(
             "kairos_user_state_event_log_appended_bytes",

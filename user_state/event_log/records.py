@@ -1,4 +1,10 @@
-"""Log records and the sealed segment's Parquet file: written atomically, its lsn range in the footer."""
+"""Log records and the sealed segment's Parquet file: written atomically, its lsn range in the footer.
+
+Format 2 (the footer's ``kairos.format``) adds the column ``kind``: ``event`` (an accepted event) or
+``delete_user`` (a DeleteUser the store applied: ``user_id`` set, ``timestamp_ms`` the deletion time, the other
+strings empty), and the footer's ``kairos.deletions`` (how many deletion records the file holds). Format-1 files
+(no ``kind`` column, no ``kairos.format``) hold events only and are read as such.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,39 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kairos.durable import fsync_dir
-from user_state.events import Event
+from user_state.events import Event, UserDeletion
+
+FORMAT = 2
+EVENT = "event"
+DELETE_USER = "delete_user"
+KINDS = (EVENT, DELETE_USER)
 
 
 @dataclass(slots=True)
 class Record:
-    """One logged event with its position and logging time."""
+    """One logged entry with its position and logging time: an event, or (``kind`` delete_user) a deletion of
+    ``event.user_id`` at ``event.timestamp_ms`` (its other fields empty)."""
 
     lsn: int
     logged_ms: int
     event: Event
+    kind: str = EVENT
+
+    @property
+    def is_deletion(self) -> bool:
+        return self.kind == DELETE_USER
+
+
+def deletion_event(deletion: UserDeletion) -> Event:
+    """The Event-shaped row a deletion is logged as (only user_id and timestamp_ms set)."""
+    return Event("", deletion.user_id, "", deletion.deleted_ms)
+
+
+def entry_row(entry: Event | UserDeletion) -> tuple[str, Event]:
+    """(kind, Event-shaped row) of an entry the stores hand to the log."""
+    if isinstance(entry, UserDeletion):
+        return DELETE_USER, deletion_event(entry)
+    return EVENT, entry
 
 
 def stem(lsn: int) -> str:
@@ -43,9 +72,12 @@ def write_parquet(path: Path, rows: Sequence[Record], extra: dict[str, pa.Array]
         "timestamp_ms": pa.array([e.timestamp_ms for e in events], pa.int64()),
         "domain": pa.array([e.domain for e in events], pa.string()),
         "event_type": pa.array([e.event_type for e in events], pa.string()),
+        "kind": pa.array([r.kind for r in rows], pa.string()),
         **(extra or {}),
     }
     metadata = {
+        "kairos.format": str(FORMAT),
+        "kairos.deletions": str(sum(r.is_deletion for r in rows)),
         "kairos.first_lsn": str(rows[0].lsn if rows else 0),
         "kairos.last_lsn": str(rows[-1].lsn if rows else 0),
         "kairos.first_logged_ms": str(rows[0].logged_ms if rows else 0),
@@ -62,11 +94,13 @@ def write_parquet(path: Path, rows: Sequence[Record], extra: dict[str, pa.Array]
 
 
 def parquet_meta(path: Path) -> dict[str, int]:
-    """first_lsn, last_lsn, first_logged_ms, last_logged_ms of a sealed segment (from its footer)."""
+    """first_lsn, last_lsn, first_logged_ms, last_logged_ms (format 2: format, deletions) of a sealed segment."""
     raw = pq.read_metadata(path).metadata or {}
     return {k.decode().removeprefix("kairos."): int(v) for k, v in raw.items() if k.startswith(b"kairos.")}
 
 
 def _record(row: Sequence[object]) -> Record:
-    lsn, logged_ms, event_id, user_id, item_id, ts, domain, event_type = row
-    return Record(lsn, logged_ms, Event(event_id, user_id, item_id, ts, domain, event_type))  # type: ignore[arg-type]
+    """A Record from (lsn, logged_ms, event_id, user_id, item_id, timestamp_ms, domain, event_type[, kind])."""
+    lsn, logged_ms, event_id, user_id, item_id, ts, domain, event_type, *kind = row
+    event = Event(event_id, user_id, item_id, ts, domain, event_type)  # type: ignore[arg-type]
+    return Record(lsn, logged_ms, event, str(kind[0]) if kind else EVENT)  # type: ignore[arg-type]

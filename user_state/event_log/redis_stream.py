@@ -1,8 +1,9 @@
 """The scale-out event log: one Redis stream per deployment, and the compactor that turns it into segment files.
 
-Every user-state replica XADDs each newly accepted event as one stream entry `{e: <serialized kairos.v1.Event>}`.
-With the Redis store the XADD happens inside the same Lua script that stores the event (so the store and the
-log cannot disagree, whatever crashes); with the embedded store the writer thread XADDs before its commit.
+Every user-state replica XADDs each newly accepted event as one stream entry `{e: <serialized kairos.v1.Event>}`
+and each applied DeleteUser as `{d: <user_id>}` (the entry id's milliseconds are the deletion time). With the
+Redis store the XADD happens inside the same Lua script that stores the event or deletes the user (so the store
+and the log cannot disagree, whatever crashes); with the embedded store the writer thread XADDs before its commit.
 Retention: every XADD carries `MINID ~ <now - retention_days>` (whole old stream nodes are dropped).
 
 The compactor (compactor.py, `python -m user_state.event_log compact`) turns the stream into segment files.
@@ -20,12 +21,13 @@ from redis import exceptions as redis_errors
 from kairos.service.errors import Unavailable
 from user_state.event_log.metrics import EventLogMetrics
 from user_state.event_log.settings import EventLogSettings
-from user_state.events import Event
+from user_state.events import Event, UserDeletion
 
 log = logging.getLogger(__name__)
 
 BACKEND = "redis_stream"
 FIELD = b"e"
+DELETED_FIELD = b"d"
 
 
 class StreamTarget:
@@ -44,10 +46,13 @@ class StreamTarget:
             return ""
         return f"{max(0, int(time.time() * 1000) - self.retention_ms)}-0"
 
-    def xadd_args(self, wire: bytes) -> list[bytes | str]:
+    def xadd_args(self, entry: Event | UserDeletion) -> list[bytes | str]:
+        """XADD of one event (`e`: its serialized Event) or deletion (`d`: the user id)."""
         minid = self.minid()
         trim: list[bytes | str] = ["MINID", "~", minid] if minid else []
-        return ["XADD", self.key, *trim, "*", FIELD, wire]
+        if isinstance(entry, UserDeletion):
+            return ["XADD", self.key, *trim, "*", DELETED_FIELD, entry.user_id]
+        return ["XADD", self.key, *trim, "*", FIELD, entry.wire]
 
 
 class RedisStreamSink:
@@ -70,20 +75,23 @@ class RedisStreamSink:
             raise Unavailable(f"event log: redis unreachable: {exc}") from exc
         log.info("event log open", extra={"backend": BACKEND, "stream": self.target.key})
 
-    def write(self, conn: object, events: Sequence[Event]) -> None:
-        """XADD `events` (one pipeline) before the caller commits; raises on failure."""
-        if not events:
+    def write(self, conn: object, entries: Sequence[Event | UserDeletion]) -> None:
+        """XADD `entries` (events and deletions, in order; one pipeline) before the caller commits; raises on
+        failure."""
+        if not entries:
             return
         start = time.perf_counter()
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.execute_command(*self.target.xadd_args(event.wire))
+                for entry in entries:
+                    pipe.execute_command(*self.target.xadd_args(entry))
                 pipe.execute()
         except (redis_errors.RedisError, OSError):
             self.metrics.failures.labels(BACKEND).inc()
             raise
-        self.metrics.appended.labels(BACKEND).inc(len(events))
+        deleted = sum(isinstance(entry, UserDeletion) for entry in entries)
+        self.metrics.appended.labels(BACKEND).inc(len(entries) - deleted)
+        self.metrics.deletions.labels(BACKEND).inc(deleted)
         self.metrics.append_seconds.labels(BACKEND).observe(time.perf_counter() - start)
 
     def close(self) -> None:

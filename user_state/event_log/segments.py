@@ -18,6 +18,10 @@ copies its committed rows into a Parquet file (temporary file, fsync, rename, fs
 then deletes them from the table, in small transactions. A crash in between leaves a .tmp file (deleted on
 open) or rows already in a Parquet file (deleted on open). Retention deletes whole sealed segments by age
 (`retention_days`) or total size (`retention_max_bytes`); the active segment is never deleted.
+
+Besides events the log holds deletions (records of kind `delete_user`, see records.py): DeleteUser writes one in
+the same transaction as the deletion. `iter_events` drops every event of a user logged before that user's
+latest deletion, so a privacy deletion reaches training; events accepted after it are the user's new history.
 """
 
 from __future__ import annotations
@@ -28,22 +32,29 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from user_state.event_log.metrics import EventLogMetrics
-from user_state.event_log.records import Record, _record, parquet_meta, stem, write_parquet
+from user_state.event_log.reader import (  # the reading side, re-exported for the log's users
+    ACTIVE_DB,
+    COLUMNS,
+    SEALED_SUFFIX,
+    deletions,
+    iter_events,
+    iter_records,
+    list_segments,
+)
+from user_state.event_log.records import EVENT, _record, entry_row, parquet_meta, stem, write_parquet
 from user_state.event_log.settings import EventLogSettings
-from user_state.events import Event
+from user_state.events import Event, UserDeletion
 
 log = logging.getLogger(__name__)
 
+__all__ = ["ACTIVE_DB", "SEALED_SUFFIX", "SegmentLog", "deletions", "iter_events", "iter_records", "list_segments"]
+
 BACKEND = "segments"
-SEALED_SUFFIX = ".parquet"
-ACTIVE_DB = "ACTIVE_DB"
 ROW_OVERHEAD_BYTES = 40  # estimate of a row's bytes beyond its strings (rotation by size is approximate)
 DELETE_CHUNK = 5_000
 
@@ -56,113 +67,20 @@ CREATE TABLE IF NOT EXISTS event_log (
     item_id TEXT NOT NULL,
     timestamp_ms INTEGER NOT NULL,
     domain TEXT NOT NULL,
-    event_type TEXT NOT NULL
+    event_type TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'event'      -- 'event' or 'delete_user' (records.py)
 );
 """
+_ADD_KIND = "ALTER TABLE event_log ADD COLUMN kind TEXT NOT NULL DEFAULT 'event'"  # a format-1 table
 _INSERT = (
-    "INSERT INTO event_log (logged_ms, event_id, user_id, item_id, timestamp_ms, domain, event_type) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO event_log (logged_ms, event_id, user_id, item_id, timestamp_ms, domain, event_type, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_COLUMNS = ["lsn", "logged_ms", "event_id", "user_id", "item_id", "timestamp_ms", "domain", "event_type"]
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM event_log"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM event_log"
 
 
 def _row_bytes(event: Event) -> int:
     return len(event.event_id) + len(event.user_id) + len(event.item_id) + len(event.domain) + ROW_OVERHEAD_BYTES
-
-
-# ------------------------------------------------------------------------------------------------ reading
-def list_segments(directory: Path) -> list[Path]:
-    """The sealed segment files in log order."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.suffix == SEALED_SUFFIX)
-
-
-def _parquet_rows(path: Path, columns: list[str]) -> list[tuple[object, ...]]:
-    table = pq.read_table(path, columns=columns)
-    return list(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
-
-
-def _active_db(directory: Path) -> Path | None:
-    marker = Path(directory) / ACTIVE_DB
-    if not marker.is_file():
-        return None
-    path = Path(marker.read_text().strip())
-    return path if path.is_file() else None
-
-
-def _active_rows(directory: Path, after_lsn: int) -> list[tuple[object, ...]]:
-    """Committed rows of the active segment past `after_lsn` (read-only; a consistent snapshot)."""
-    db = _active_db(directory)
-    if db is None:
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(f"{_SELECT} WHERE lsn > ? ORDER BY lsn", (after_lsn,)).fetchall()
-    except sqlite3.OperationalError as exc:  # a database without a log table (log never enabled)
-        if "no such table" in str(exc):
-            return []
-        raise
-    finally:
-        conn.close()
-
-
-def _records(directory: Path, keys_only_before: int | None = None) -> Iterator[Record]:
-    """Every record in log order: sealed segments, then the committed rows of the active one.
-
-    Segments whose last record was logged before `keys_only_before` are read for their keys only (records with
-    logged_ms -1). A seal running concurrently (rows moved from the table into a new segment between our
-    listing and our read of the table) is noticed by the gap it leaves, and the new segment is read first.
-    """
-    last = 0
-    while True:
-        for path in list_segments(directory):
-            if int(path.stem) <= last:
-                continue
-            try:
-                if keys_only_before is not None and parquet_meta(path).get("last_logged_ms", 0) < keys_only_before:
-                    for user_id, event_id, lsn in _parquet_rows(path, ["user_id", "event_id", "lsn"]):
-                        last = lsn  # type: ignore[assignment]
-                        yield Record(lsn, -1, Event(event_id, user_id, "", 0))  # type: ignore[arg-type]
-                    continue
-                rows = _parquet_rows(path, _COLUMNS)
-            except FileNotFoundError:  # deleted by retention while we read
-                continue
-            for row in rows:
-                record = _record(row)
-                last = record.lsn
-                yield record
-        active = _active_rows(directory, last)
-        moved = any(int(p.stem) > last for p in list_segments(directory))
-        if moved and (not active or active[0][0] != last + 1):
-            continue
-        for row in active:
-            yield _record(row)
-        return
-
-
-def iter_records(directory: Path) -> Iterator[Record]:
-    """Every record in log order, duplicates included."""
-    return _records(directory)
-
-
-def iter_events(directory: Path, since: int | None = None) -> Iterator[Event]:
-    """Training's reader: every logged event once, in log order, deduplicated on (user_id, event_id).
-
-    `since` (milliseconds since the epoch, wall clock of the log write): start at the first event logged at or
-    after it; an event already logged before `since` is not yielded again (earlier sealed segments are scanned
-    for their ids only, two columns of each Parquet file).
-    """
-    seen: set[tuple[str, str]] = set()
-    for record in _records(directory, since):
-        key = (record.event.user_id, record.event.event_id)
-        if key in seen:
-            continue
-        seen.add(key)
-        if since is None or record.logged_ms >= since:
-            yield record.event
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -193,6 +111,8 @@ class SegmentLog:
         """Create the table (on the writer's connection) and recover from a crash during sealing."""
         self.directory.mkdir(parents=True, exist_ok=True)
         conn.executescript(TABLE)
+        if "kind" not in {row[1] for row in conn.execute("PRAGMA table_info(event_log)")}:
+            conn.execute(_ADD_KIND)  # a table written before deletions were logged: its rows are events
         for tmp in self.directory.glob("*.tmp"):
             tmp.unlink()
         sealed = list_segments(self.directory)
@@ -241,21 +161,27 @@ class SegmentLog:
             return sum(self._sealed.values()) + self._active_bytes
 
     # ------------------------------------------------------------ writing (the store's writer thread)
-    def write(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-        """Insert `events` into the active segment inside the caller's open transaction."""
-        if not events:
+    def write(self, conn: sqlite3.Connection, entries: Sequence[Event | UserDeletion]) -> None:
+        """Insert `entries` (events and deletions, in order) into the active segment inside the caller's open
+        transaction."""
+        if not entries:
             return
         start = time.perf_counter()
         now_ms = int(time.time() * 1000)
+        rows = [entry_row(entry) for entry in entries]
         try:
             conn.executemany(
                 _INSERT,
-                [(now_ms, e.event_id, e.user_id, e.item_id, e.timestamp_ms, e.domain, e.event_type) for e in events],
+                [
+                    (now_ms, e.event_id, e.user_id, e.item_id, e.timestamp_ms, e.domain, e.event_type, kind)
+                    for kind, e in rows
+                ],
             )
         except sqlite3.Error:
             self.metrics.failures.labels(BACKEND).inc()
             raise
-        added = sum(_row_bytes(e) for e in events)
+        events = sum(kind == EVENT for kind, _ in rows)
+        added = sum(_row_bytes(e) for _, e in rows)
         with self._lock:
             self._active_bytes += added
             if self._active_first_ms is None:
@@ -263,7 +189,8 @@ class SegmentLog:
             due = self._active_bytes >= self.max_bytes or now_ms - self._active_first_ms >= self.max_age_ms
             if due and (self._sealing is None or self._sealing.done()) and self._background is not None:
                 self._sealing = self._background.submit(self._seal)
-        self.metrics.appended.labels(BACKEND).inc(len(events))
+        self.metrics.appended.labels(BACKEND).inc(events)
+        self.metrics.deletions.labels(BACKEND).inc(len(rows) - events)
         self.metrics.appended_bytes.labels(BACKEND).inc(added)
         self.metrics.append_seconds.labels(BACKEND).observe(time.perf_counter() - start)
 

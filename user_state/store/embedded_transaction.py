@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from user_state.events import Event
+from user_state.events import Event, UserDeletion
 from user_state.store.base import AppendResult
 from user_state.store.embedded_rows import _INSERT, _TOUCH_USER, _TRIM, EMPTY, _load_user, _now_ms, _UserState
 
@@ -30,7 +30,7 @@ class _Transaction:
         self.working: dict[str, _UserState] = {}
         self.inserts: list[tuple[Any, ...]] = []
         self.trimmed: set[str] = set()
-        self.accepted: list[Event] = []  # newly accepted events, in arrival order (for the event log)
+        self.accepted: list[Event | UserDeletion] = []  # new events and deletions, in arrival order (event log)
 
     def state(self, user_id: str) -> _UserState:
         """The user's working copy (from the group, the cache or disk; expired users start empty)."""
@@ -93,7 +93,8 @@ class _Transaction:
         self.conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
         self.working[user_id] = _UserState()
         self.trimmed.discard(user_id)
-        return count
+        self.accepted.append(UserDeletion(user_id, self.now_ms))  # logged even with nothing stored: the log may
+        return count  # hold events the store no longer keeps (trimmed, expired)
 
     def flush_inserts(self) -> None:
         if self.inserts:

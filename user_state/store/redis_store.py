@@ -85,9 +85,18 @@ end
 return {#fresh, duplicates}
 """
 
-# KEYS: seq, ids, ctr. Returns how many events were removed.
+# KEYS: seq, ids, ctr[, event-log stream]. ARGV: stream MINID ('' = no trim), user_id. Returns how many events
+# were removed. With a stream key the deletion is XADDed (`d`: the user id) in the same script: the event log
+# records every deletion the store applies, so that training drops the user's earlier events.
 DELETE_SCRIPT = """
 local n = redis.call('ZCARD', KEYS[1])
+if KEYS[4] then
+  if ARGV[1] ~= '' then
+    redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[1], '*', 'd', ARGV[2])
+  else
+    redis.call('XADD', KEYS[4], '*', 'd', ARGV[2])
+  end
+end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return n
 """
@@ -211,7 +220,14 @@ class RedisStore(EventStore):
         return out
 
     async def delete_user(self, user_id: str) -> int:
+        stream = [self.event_log.key] if self.event_log is not None else []
+        minid = self.event_log.minid() if self.event_log is not None else ""
         try:
-            return int(await self._delete(keys=self.keys(user_id)))
-        except _FAILURES as exc:
+            removed = int(await self._delete(keys=self.keys(user_id) + stream, args=[minid, user_id]))
+        except (*_FAILURES, redis_errors.ResponseError) as exc:  # a failed XADD fails the call too
+            if self.event_log is not None:
+                self.event_log.metrics.failures.labels(self.event_log.name).inc()
             raise Unavailable(f"redis delete failed: {exc}") from exc
+        if self.event_log is not None:
+            self.event_log.metrics.deletions.labels(self.event_log.name).inc()
+        return removed

@@ -1,0 +1,114 @@
+"""New items placed by their closest recent history item, served exactly as offline scoring scores them.
+
+With a closest-item content channel (``recmodel.model.content_channel``, aggregate ``max``) an item without training
+events scores ``user @ item`` (which holds the uniform lift) plus sigma(u) * weight * max_j(h_j . q) / scale: not a
+dot product, so no index can rank by it. The search leaves the new items out, they are scored here exactly and
+merged with the search's top-k as history items are (:func:`ranker.service.repeat.merge_history`). The work is
+linear in the number of new items (those upserted since the model was trained); above ``limit`` of them the term
+is skipped, their dot-product score stands, and the answer is flagged ``DEGRADATION_NEW_ITEM_MATCH_SKIPPED``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ranker.index import SearchQuery, SearchResult
+from ranker.index.item_index import ItemIndex
+from ranker.service.history import HistoryBatch
+from recmodel.model.new_item_boost import NewItemBoost
+
+
+@dataclass(frozen=True)
+class NewItems:
+    """The index rows of the items without training events, and their ids."""
+
+    ids: list[str]
+    rows: np.ndarray  # (n,) int64
+
+    @classmethod
+    def flagged(cls, index: ItemIndex, boost: NewItemBoost, limit: int) -> NewItems | None:
+        """The live rows of the index whose new-item flag (the first of the boost's columns: 1 for an item without
+        training events; deleted rows are zero) is set, or None when there are more than ``limit`` of them."""
+        vectors = index.vectors
+        rows = np.flatnonzero(vectors[:, vectors.shape[1] - boost.width] > 0.5)
+        if len(rows) > limit:
+            return None
+        return cls(index.ids_of_rows(rows), rows.astype(np.int64))
+
+    @classmethod
+    def none(cls) -> NewItems:
+        """No new items scored apart."""
+        return cls([], np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class NewItemContenders:
+    """Every new item scored exactly for every user of a batch: ``user @ item`` plus its content term. Only a
+    user's k best eligible new items (and any new item in its history) can reach its top k, so only those are
+    merged with the search results; the search itself may return new items, which are dropped from its results."""
+
+    def __init__(
+        self, boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, vectors: np.ndarray, new: NewItems
+    ) -> None:
+        items = vectors[new.rows]
+        self.new = new
+        self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, items)  # (B, n)
+        self.scores = users @ items.T + self.terms
+        self.ids = frozenset(new.ids)
+
+    def drop_from(self, result: SearchResult) -> SearchResult:
+        """``result`` without the new items (they come back exactly scored through :meth:`scored_apart`)."""
+        keep = [i for i, item in enumerate(result.item_ids) if item not in self.ids]
+        if len(keep) == len(result.item_ids):
+            return result
+        return replace(result, item_ids=[result.item_ids[i] for i in keep], scores=result.scores[keep])
+
+    def scored_apart(
+        self,
+        row: int,
+        query: SearchQuery,
+        eligible: Callable[[str], bool],
+        history: dict[str, tuple[int, float]],
+    ) -> dict[str, tuple[int, float]]:
+        """item id -> (index row, score added to ``user @ item``) for the batch's ``row``-th user: its history
+        items (their repeat bias, ``history``), with the content term added to the new ones among them, and its
+        ``query.k`` best new items that the query allows (their content term)."""
+        out = dict(history)
+        terms = self.terms[row]
+        for item in [h for h in history if h in self.ids]:
+            out[item] = (out[item][0], out[item][1] + float(terms[self._position[item]]))
+        allowed = None if query.candidate_ids is None else set(query.candidate_ids)
+        scores = self.scores[row]
+        found, looked = 0, min(len(scores), 4 * query.k + 16)  # enough unless most new items are ineligible
+        while True:
+            for j in _best(scores, looked).tolist():
+                item = self.new.ids[j]
+                if item in out:
+                    continue
+                if item in query.exclude_ids or (allowed is not None and item not in allowed) or not eligible(item):
+                    continue
+                out[item] = (int(self.new.rows[j]), float(terms[j]))
+                found += 1
+                if found == query.k:
+                    return out
+            if looked == len(scores):
+                return out
+            looked = len(scores)  # too few eligible among the best: walk them all (items already taken stay)
+
+    @functools.cached_property
+    def _position(self) -> dict[str, int]:
+        return {item: j for j, item in enumerate(self.new.ids)}
+
+
+def _best(scores: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the ``m`` highest ``scores``, best first."""
+    if m < len(scores):
+        top = np.argpartition(-scores, m - 1)[:m]
+        return top[np.argsort(-scores[top], kind="stable")]
+    return np.argsort(-scores, kind="stable")
