@@ -28,21 +28,25 @@ class NewItems:
 
     ids: list[str]
     rows: np.ndarray  # (n,) int64
+    vectors: np.ndarray  # (n, dim) float32: their rows of the index, copied (valid until the index changes)
+    id_set: frozenset[str]
 
     @classmethod
     def flagged(cls, index: ItemIndex, boost: NewItemBoost, limit: int) -> NewItems | None:
         """The live rows of the index whose new-item flag (the first of the boost's columns: 1 for an item without
-        training events; deleted rows are zero) is set, or None when there are more than ``limit`` of them."""
+        training events; deleted rows are zero) is set, or None when there are more than ``limit`` of them. Built
+        once per index change (the caller caches it by ``ItemIndex.version``)."""
         vectors = index.vectors
         rows = np.flatnonzero(vectors[:, vectors.shape[1] - boost.width] > 0.5)
         if len(rows) > limit:
             return None
-        return cls(index.ids_of_rows(rows), rows.astype(np.int64))
+        ids = index.ids_of_rows(rows)
+        return cls(ids, rows.astype(np.int64), np.ascontiguousarray(vectors[rows]), frozenset(ids))
 
     @classmethod
     def none(cls) -> NewItems:
         """No new items scored apart."""
-        return cls([], np.zeros(0, dtype=np.int64))
+        return cls([], np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), frozenset())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,14 +57,11 @@ class NewItemContenders:
     user's k best eligible new items (and any new item in its history) can reach its top k, so only those are
     merged with the search results; the search itself may return new items, which are dropped from its results."""
 
-    def __init__(
-        self, boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, vectors: np.ndarray, new: NewItems
-    ) -> None:
-        items = vectors[new.rows]
+    def __init__(self, boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, new: NewItems) -> None:
         self.new = new
-        self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, items)  # (B, n)
-        self.scores = users @ items.T + self.terms
-        self.ids = frozenset(new.ids)
+        self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, new.vectors)  # (B, n)
+        self.scores = users @ new.vectors.T + self.terms
+        self.ids = new.id_set
 
     def drop_from(self, result: SearchResult) -> SearchResult:
         """``result`` without the new items (they come back exactly scored through :meth:`scored_apart`)."""

@@ -111,7 +111,8 @@ def model_results(cfg: ExperimentConfig, split: Split, catalogue: Catalogue, nam
     ``{name}_mean_match``: a paired measurement of that choice at no extra training."""
     result = train(cfg, split, catalogue)
     out = {name: _measure_model(result, cfg, split, catalogue, None)}
-    if "max" in cfg.train.new_item_content_aggregates and cfg.train.new_item_content_dims > 0:
+    t = cfg.train
+    if "max" in t.new_item_content_aggregates and t.new_item_content_dims > 0 and t.new_item_boost_max_cost > 0:
         out[f"{name}_mean_match"] = _measure_model(result, cfg, split, catalogue, ("mean",))
     return out
 

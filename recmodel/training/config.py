@@ -73,10 +73,10 @@ class LossConfig(_Strict):
         "softmax (reports/bench/training.json: seconds per epoch against catalogue size)",
     )
     sampled_negatives: int = Field(512, ge=1, description="sampled softmax: negatives per step, shared by the batch")
-    sampled_proposal: Literal["popularity", "uniform"] = Field(
+    sampled_proposal: Literal["popularity", "uniform", "mixed"] = Field(
         "popularity",
-        description="sampled softmax: negatives drawn in proportion to training frequency or uniformly from the "
-        "training items (either way corrected by log(K q))",
+        description="sampled softmax: negatives drawn in proportion to training frequency, uniformly from the "
+        "training items, or from the half-and-half mixture of the two (any way corrected by log(K q))",
     )
     sampled_row_adam: bool = Field(
         True,

@@ -179,10 +179,11 @@ class TrainingObjective(nn.Module):
         return out
 
     def _draw(self, batch: Batch, targets: torch.Tensor, allowed: torch.Tensor, proposal: torch.Tensor) -> StepItems:
-        """This step's negatives (from the training items' popularity, or uniform over them), the noisy-item
-        loss's random items, and the catalogue rows the step embeds."""
+        """This step's negatives (from the training items' popularity, uniform over them, or half and half), the
+        noisy-item loss's random items, and the catalogue rows the step embeds."""
         cfg = self.cfg
-        q = proposal if cfg.sampled_proposal == "popularity" else allowed.float() / allowed.sum()
+        uniform = allowed.float() / allowed.sum()
+        q = {"popularity": proposal, "uniform": uniform, "mixed": 0.5 * (proposal + uniform)}[cfg.sampled_proposal]
         noise_shape = tuple(batch.items[:_AUX_SEQUENCES].shape) if cfg.noisy.enabled else None
         pool = torch.nonzero(allowed).squeeze(1) if cfg.noisy.enabled else None
         return StepItems.draw([batch.items, targets], q, cfg.sampled_negatives, pool, noise_shape)

@@ -266,3 +266,28 @@ def test_training_mode_objective_with_every_item_sampled_is_the_full_objective(
     assert full_grads.keys() == sampled_grads.keys() and "model.residual.weight" in full_grads
     for name, grad in full_grads.items():
         torch.testing.assert_close(sampled_grads[name], grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_mixed_proposal_draws_half_by_popularity_half_uniformly(
+    synthetic_split: Split, synthetic_catalogue: Catalogue
+) -> None:
+    """'mixed': q = (popularity + uniform) / 2 over the training items, so no training item's importance weight
+    1 / (K q) exceeds 2 N / K however rare it is (popularity alone gives a rare item's draw a weight of 1 / (K q))."""
+    allowed = torch.from_numpy(synthetic_split.train_items)
+    n, k = int(allowed.sum()), 4096
+    peaked = torch.where(allowed, torch.full(allowed.shape, 1e-4), torch.zeros(())).index_fill(0, torch.tensor([0]), 1)
+    peaked = peaked / peaked.sum()  # one item holds nearly all the popularity mass
+    batch = training_batch(training_windows(synthetic_split.train, 10)[:4])
+    targets = batch.targets[batch.seq.mask]
+    draws = {}
+    for proposal in ("popularity", "mixed"):
+        objective = _objective(synthetic_split, synthetic_catalogue, {"softmax": "sampled", "sampled_negatives": k,
+                                                                       "sampled_proposal": proposal}, {})  # fmt: skip
+        torch.manual_seed(0)
+        draws[proposal] = objective._draw(batch, targets, allowed, peaked)
+    mixed, popular = draws["mixed"], draws["popularity"]
+    assert bool(allowed[mixed.negatives].all())
+    assert (mixed.negatives == 0).float().mean().item() == pytest.approx(0.5, abs=0.03)  # the popularity half
+    assert len(torch.unique(mixed.negatives)) == n  # the uniform half reaches every training item
+    assert torch.exp(-mixed.log_expected).max().item() <= 2 * n / k * (1 + 1e-4)
+    assert torch.exp(-popular.log_expected).max().item() > 20 * n / k  # what the mixture avoids

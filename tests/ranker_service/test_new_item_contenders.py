@@ -35,7 +35,8 @@ def _setup(seed: int = 0) -> tuple[NewItemBoost, np.ndarray, HistoryBatch, np.nd
     batch = HistoryBatch(
         history, np.zeros((2, 5), np.int64), np.array([5, 3]), np.zeros(2, np.int64), [[], []], ["", ""]
     )
-    new = NewItems([f"n{j}" for j in range(N)], np.arange(N, dtype=np.int64))
+    ids = [f"n{j}" for j in range(N)]
+    new = NewItems(ids, np.arange(N, dtype=np.int64), vectors[:N].copy(), frozenset(ids))
     return boost, users, batch, vectors, new
 
 
@@ -52,7 +53,7 @@ def _exact(boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, vectors:
 
 def test_each_user_gets_its_k_best_allowed_new_items_with_their_exact_terms() -> None:
     boost, users, batch, vectors, new = _setup()
-    contenders = NewItemContenders(boost, users, batch, vectors, new)
+    contenders = NewItemContenders(boost, users, batch, new)
     exact = _exact(boost, users, batch, vectors)
     np.testing.assert_allclose(contenders.scores, exact, rtol=1e-5, atol=1e-5)
     for b in range(2):
@@ -72,8 +73,8 @@ def test_each_user_gets_its_k_best_allowed_new_items_with_their_exact_terms() ->
 
 
 def test_a_new_item_in_the_history_keeps_its_repeat_bias_and_gains_its_term() -> None:
-    boost, users, batch, vectors, new = _setup(1)
-    contenders = NewItemContenders(boost, users, batch, vectors, new)
+    boost, users, batch, _, new = _setup(1)
+    contenders = NewItemContenders(boost, users, batch, new)
     history = {"n3": (3, -7.0), "old": (99, -1.0)}
     apart = contenders.scored_apart(0, SearchQuery(0, 2), lambda _: True, history)
     assert apart["old"] == (99, -1.0)
@@ -83,8 +84,8 @@ def test_a_new_item_in_the_history_keeps_its_repeat_bias_and_gains_its_term() ->
 
 
 def test_the_search_results_lose_their_new_items() -> None:
-    boost, users, batch, vectors, new = _setup()
-    contenders = NewItemContenders(boost, users, batch, vectors, new)
+    boost, users, batch, _, new = _setup()
+    contenders = NewItemContenders(boost, users, batch, new)
     result = SearchResult(["a", "n1", "b", "n7"], np.array([4.0, 3.0, 2.0, 1.0], dtype=np.float32))
     kept = contenders.drop_from(result)
     assert kept.item_ids == ["a", "b"] and kept.scores.tolist() == [4.0, 2.0]

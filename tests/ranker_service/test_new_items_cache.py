@@ -36,7 +36,8 @@ def test_new_items_are_rescanned_only_when_the_index_changes(monkeypatch: pytest
 
     def flagged(index: ItemIndex, boost: Any, limit: int) -> NewItems:
         scans.append(index)
-        return NewItems(index.ids(), np.arange(len(index), dtype=np.int64))
+        ids = index.ids()
+        return NewItems(ids, np.arange(len(ids), dtype=np.int64), index.vectors_of(ids), frozenset(ids))
 
     monkeypatch.setattr(recommend_module.NewItems, "flagged", staticmethod(flagged))
     unused: Any = None  # user state, compute worker, popularity: _new_items needs none of them
