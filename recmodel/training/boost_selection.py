@@ -102,12 +102,17 @@ def select_new_item_boost(
     floors = {name: (1.0 - cost) * reference[name] for name, cost in budgets.items()}
     table: list[dict[str, float]] = [reference | {"beta": 0.0}]
     best: tuple[tuple[float, float, float, bool], int, float, float, Aggregate] | None = None
+    unit_terms: dict[tuple[int, Aggregate], dict[str, np.ndarray]] = {}  # one per (L, aggregate), not per weight
     for profile_len, weight, aggregate in settings:
         terms = None
         if weight > 0:
-            terms = {
-                name: weight * _content_term(base, codes[name], parts[name], profile_len, aggregate) for name in parts
-            }
+            if (profile_len, aggregate) not in unit_terms:
+                unit_terms = {  # settings come grouped by (L, aggregate): keep only the current one in memory
+                    (profile_len, aggregate): {
+                        name: _content_term(base, codes[name], parts[name], profile_len, aggregate) for name in parts
+                    }
+                }
+            terms = {name: weight * term for name, term in unit_terms[(profile_len, aggregate)].items()}
         cold_only = scorers["cold"].cold_only(terms["cold"] if terms else None) if weight > 0 else 0.0
         within = []
         for beta in grid:
