@@ -44,7 +44,7 @@ def test_new_items_are_rescanned_only_when_the_index_changes(monkeypatch: pytest
     pipeline = RecommendPipeline(
         RankerSettings(), lambda: state, unused, unused, unused, RankerMetrics(CollectorRegistry())
     )
-    model = SimpleNamespace(model=SimpleNamespace(boost=SimpleNamespace(exact=True)))
+    model = SimpleNamespace(boost=SimpleNamespace(exact=True))  # a ServingModel whose boost has an exact term
     index = ItemIndex.build(["a", "b"], np.eye(2, dtype=np.float32))
     state: Any = SimpleNamespace(model=model, index=index)
     first = pipeline._new_items(state)
