@@ -28,7 +28,8 @@ class NewItems:
 
     ids: list[str]
     rows: np.ndarray  # (n,) int64
-    vectors: np.ndarray  # (n, dim) float32: their rows of the index, copied (valid until the index changes)
+    vectors: np.ndarray  # (n, scored columns) float32: their rows of the index, the columns it scores, copied
+    codes: np.ndarray  # (n, r) float32: their content codes, contiguous (both valid until the index changes)
     id_set: frozenset[str]
 
     @classmethod
@@ -41,12 +42,17 @@ class NewItems:
         if len(rows) > limit:
             return None
         ids = index.ids_of_rows(rows)
-        return cls(ids, rows.astype(np.int64), np.ascontiguousarray(vectors[rows]), frozenset(ids))
+        items = vectors[rows]
+        cols = index.score_columns
+        scored = np.ascontiguousarray(items if cols is None else items[:, cols])
+        codes = np.ascontiguousarray(items[:, boost.code_columns(vectors.shape[1])])
+        return cls(ids, rows.astype(np.int64), scored, codes, frozenset(ids))
 
     @classmethod
     def none(cls) -> NewItems:
         """No new items scored apart."""
-        return cls([], np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), frozenset())
+        empty = np.zeros((0, 0), dtype=np.float32)
+        return cls([], np.zeros(0, dtype=np.int64), empty, empty, frozenset())
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,10 +63,22 @@ class NewItemContenders:
     user's k best eligible new items (and any new item in its history) can reach its top k, so only those are
     merged with the search results; the search itself may return new items, which are dropped from its results."""
 
-    def __init__(self, boost: NewItemBoost, users: np.ndarray, batch: HistoryBatch, new: NewItems) -> None:
+    def __init__(
+        self,
+        boost: NewItemBoost,
+        users: np.ndarray,
+        batch: HistoryBatch,
+        new: NewItems,
+        score_columns: np.ndarray | None = None,
+    ) -> None:
+        """``score_columns``: the columns the index scores (those ``new.vectors`` hold); None: all of them."""
         self.new = new
-        self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, new.vectors)  # (B, n)
-        self.scores = users @ new.vectors.T + self.terms
+        dim = users.shape[1]
+        model = users[:, : dim - boost.width]
+        history = batch.item_vectors[..., boost.code_columns(dim)]
+        self.terms = boost.exact_terms(model, history, batch.lengths, new.codes)  # (B, n)
+        scored = users if score_columns is None else users[:, score_columns]
+        self.scores = scored @ new.vectors.T + self.terms
         self.ids = new.id_set
 
     def drop_from(self, result: SearchResult) -> SearchResult:

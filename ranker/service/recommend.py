@@ -226,7 +226,7 @@ class RecommendPipeline:
         boost = state.model.boost
         contenders = None
         if boost is not None and boost.exact and new is not None and len(new):
-            contenders = NewItemContenders(boost, users, batch, new)
+            contenders = NewItemContenders(boost, users, batch, new, state.index.score_columns)
         if bias is None and contenders is None:
             return state.index.search(users, queries)
         history = [history_item_bias(h, bias[j]) if bias is not None else {} for j, h in enumerate(histories)]
@@ -240,9 +240,11 @@ class RecommendPipeline:
             apart = b
             if contenders is not None:
                 trained = contenders.drop_from(result)
-                if len(trained.item_ids) < q.k and len(result.item_ids) == wider.k:  # all new: search wider
-                    wider = replace(wider, k=q.k + len(contenders.ids))
-                    trained = contenders.drop_from(state.index.search(users, [wider])[0])
+                widest = q.k + len(contenders.ids)  # enough whatever the new items' places
+                while len(trained.item_ids) < q.k and len(result.item_ids) == wider.k < widest:  # too many new
+                    wider = replace(wider, k=min(2 * wider.k, widest))
+                    result = state.index.search(users, [wider])[0]
+                    trained = contenders.drop_from(result)
                 result = trained
                 apart = contenders.scored_apart(j, q, eligible, b)
             out.append(merge_history(result, users[q.user], state.index.vectors, apart, q, eligible))

@@ -139,6 +139,6 @@ class ContentChannel:
         idx = np.minimum(idx, history_codes.shape[1] - 1)
         recent = np.take_along_axis(history_codes, idx[:, :, None], axis=1)
         valid = np.take_along_axis(use, idx, axis=1)  # (B, width)
-        sims = np.einsum("bwr,nr->bwn", recent, item_codes)
+        sims = (recent.reshape(-1, recent.shape[2]) @ item_codes.T).reshape(len(recent), width, -1)  # BLAS
         sims = np.where(valid[:, :, None], sims, -np.inf).max(axis=1)
         return np.where(np.isfinite(sims), sims, 0.0).astype(np.float32)

@@ -111,15 +111,20 @@ class NewItemBoost:
         match = self.content.match(history_codes, lengths, item_codes)
         return ((sigma * self.content.weight / self.content.scale)[:, None] * match).astype(np.float32)
 
+    def code_columns(self, dim: int) -> slice:
+        """The columns of served vectors ``dim`` wide (the model's and this boost's) that hold the content code."""
+        if self.content is None:
+            raise ValueError("code_columns: this boost has no content channel")
+        start = dim - self.width + 1
+        return slice(start, start + self.content.codes.dim)
+
     def served_terms(
         self, users: np.ndarray, history_vectors: np.ndarray, lengths: np.ndarray, item_vectors: np.ndarray
     ) -> np.ndarray:
         """:meth:`exact_terms` from served vectors: B user vectors (B, D + width), their right-padded history
         item vectors (B, L, D + width) and n new items' vectors (n, D + width), whose middle block is the code."""
-        if self.content is None:
-            raise ValueError("served_terms: this boost has no content channel")
         model_dim = np.asarray(users).shape[1] - self.width
-        codes = slice(model_dim + 1, model_dim + 1 + self.content.codes.dim)
+        codes = self.code_columns(model_dim + self.width)
         return self.exact_terms(
             np.asarray(users, dtype=np.float32)[:, :model_dim],
             np.asarray(history_vectors, dtype=np.float32)[..., codes],

@@ -36,7 +36,8 @@ def _setup(seed: int = 0) -> tuple[NewItemBoost, np.ndarray, HistoryBatch, np.nd
         history, np.zeros((2, 5), np.int64), np.array([5, 3]), np.zeros(2, np.int64), [[], []], ["", ""]
     )
     ids = [f"n{j}" for j in range(N)]
-    new = NewItems(ids, np.arange(N, dtype=np.int64), vectors[:N].copy(), frozenset(ids))
+    codes = np.ascontiguousarray(vectors[:N, D + 1 : D + 1 + R])
+    new = NewItems(ids, np.arange(N, dtype=np.int64), vectors[:N].copy(), codes, frozenset(ids))
     return boost, users, batch, vectors, new
 
 

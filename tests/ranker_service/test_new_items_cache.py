@@ -37,7 +37,8 @@ def test_new_items_are_rescanned_only_when_the_index_changes(monkeypatch: pytest
     def flagged(index: ItemIndex, boost: Any, limit: int) -> NewItems:
         scans.append(index)
         ids = index.ids()
-        return NewItems(ids, np.arange(len(ids), dtype=np.int64), index.vectors_of(ids), frozenset(ids))
+        vectors = index.vectors_of(ids)
+        return NewItems(ids, np.arange(len(ids), dtype=np.int64), vectors, vectors[:, :0], frozenset(ids))
 
     monkeypatch.setattr(recommend_module.NewItems, "flagged", staticmethod(flagged))
     unused: Any = None  # user state, compute worker, popularity: _new_items needs none of them
