@@ -10,7 +10,6 @@ is skipped, their dot-product score stands, and the answer is flagged ``DEGRADAT
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -31,6 +30,7 @@ class NewItems:
     vectors: np.ndarray  # (n, scored columns) float32: their rows of the index, the columns it scores, copied
     codes: np.ndarray  # (n, r) float32: their content codes, contiguous (both valid until the index changes)
     id_set: frozenset[str]
+    position: dict[str, int]  # id -> its place in ``ids``
 
     @classmethod
     def flagged(cls, index: ItemIndex, boost: NewItemBoost, limit: int) -> NewItems | None:
@@ -46,13 +46,13 @@ class NewItems:
         cols = index.score_columns
         scored = np.ascontiguousarray(items if cols is None else items[:, cols])
         codes = np.ascontiguousarray(items[:, boost.code_columns(vectors.shape[1])])
-        return cls(ids, rows.astype(np.int64), scored, codes, frozenset(ids))
+        return cls(ids, rows.astype(np.int64), scored, codes, frozenset(ids), {item: j for j, item in enumerate(ids)})
 
     @classmethod
     def none(cls) -> NewItems:
         """No new items scored apart."""
         empty = np.zeros((0, 0), dtype=np.float32)
-        return cls([], np.zeros(0, dtype=np.int64), empty, empty, frozenset())
+        return cls([], np.zeros(0, dtype=np.int64), empty, empty, frozenset(), {})
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -101,7 +101,7 @@ class NewItemContenders:
         out = dict(history)
         terms = self.terms[row]
         for item in [h for h in history if h in self.ids]:
-            out[item] = (out[item][0], out[item][1] + float(terms[self._position[item]]))
+            out[item] = (out[item][0], out[item][1] + float(terms[self.new.position[item]]))
         allowed = None if query.candidate_ids is None else set(query.candidate_ids)
         scores = self.scores[row]
         found, looked = 0, min(len(scores), 4 * query.k + 16)  # enough unless most new items are ineligible
@@ -119,10 +119,6 @@ class NewItemContenders:
             if looked == len(scores):
                 return out
             looked = len(scores)  # too few eligible among the best: walk them all (items already taken stay)
-
-    @functools.cached_property
-    def _position(self) -> dict[str, int]:
-        return {item: j for j, item in enumerate(self.new.ids)}
 
 
 def _best(scores: np.ndarray, m: int) -> np.ndarray:

@@ -37,7 +37,9 @@ def _setup(seed: int = 0) -> tuple[NewItemBoost, np.ndarray, HistoryBatch, np.nd
     )
     ids = [f"n{j}" for j in range(N)]
     codes = np.ascontiguousarray(vectors[:N, D + 1 : D + 1 + R])
-    new = NewItems(ids, np.arange(N, dtype=np.int64), vectors[:N].copy(), codes, frozenset(ids))
+    new = NewItems(
+        ids, np.arange(N, dtype=np.int64), vectors[:N].copy(), codes, frozenset(ids), {i: j for j, i in enumerate(ids)}
+    )
     return boost, users, batch, vectors, new
 
 

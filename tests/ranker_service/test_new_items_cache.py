@@ -38,7 +38,14 @@ def test_new_items_are_rescanned_only_when_the_index_changes(monkeypatch: pytest
         scans.append(index)
         ids = index.ids()
         vectors = index.vectors_of(ids)
-        return NewItems(ids, np.arange(len(ids), dtype=np.int64), vectors, vectors[:, :0], frozenset(ids))
+        return NewItems(
+            ids,
+            np.arange(len(ids), dtype=np.int64),
+            vectors,
+            vectors[:, :0],
+            frozenset(ids),
+            {i: j for j, i in enumerate(ids)},
+        )
 
     monkeypatch.setattr(recommend_module.NewItems, "flagged", staticmethod(flagged))
     unused: Any = None  # user state, compute worker, popularity: _new_items needs none of them
