@@ -5,6 +5,7 @@ segments carry it (format 2) and format-1 segments and tables stay readable."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -86,7 +87,9 @@ def test_sealed_segments_carry_deletions_and_since_still_applies(tmp_path: Path)
     writer.conn.execute("BEGIN IMMEDIATE")
     writer.log.write(writer.conn, [UserDeletion("user-1", T0)])
     writer.conn.execute("COMMIT")
+    time.sleep(0.005)  # `since` is a millisecond wall clock: keep the old events' milliseconds before the cut
     cut = now_ms()
+    time.sleep(0.005)
     new = writer.write(2, prefix="new")
     writer.log.seal_now()
     writer.close()
