@@ -24,7 +24,7 @@ from ranker.service.metrics import RankerMetrics
 from ranker.service.model import history_bias, user_vectors
 from ranker.service.new_items import NewItemContenders, NewItems
 from ranker.service.popularity import PopularityRanker
-from ranker.service.repeat import history_item_bias, merge_history
+from ranker.service.repeat import history_item_bias, merge_history, search_without
 from ranker.service.settings import RankerSettings
 from ranker.service.state import ServingState
 from ranker.service.validation import RecommendQuery
@@ -230,7 +230,7 @@ class RecommendPipeline:
         if bias is None and contenders is None:
             return state.index.search(users, queries)
         history = [history_item_bias(h, bias[j]) if bias is not None else {} for j, h in enumerate(histories)]
-        searched = [replace(q, exclude_ids=q.exclude_ids | frozenset(b)) for q, b in zip(queries, history, strict=True)]
+        searched = [search_without(q, b) for q, b in zip(queries, history, strict=True)]
         if contenders is not None:  # room for the new items the search may return and the merge drops
             searched = [replace(q, k=q.k + min(len(contenders.ids), q.k)) for q in searched]
         results = state.index.search(users, searched)

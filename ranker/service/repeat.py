@@ -9,7 +9,7 @@ gives the same top-k as scoring the whole catalogue with the bias, whatever its 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -28,9 +28,14 @@ def history_item_bias(history: UsableHistory, bias: np.ndarray) -> dict[str, tup
     return {item: (rows[item], total[item]) for item in rows}
 
 
+def search_without(query: SearchQuery, scored_apart: Iterable[str]) -> SearchQuery:
+    """``query`` with the items scored apart (by :func:`merge_history`) also excluded from the search."""
+    return replace(query, exclude_ids=query.exclude_ids | frozenset(scored_apart))
+
+
 def search_without_history(query: SearchQuery, history: UsableHistory) -> SearchQuery:
     """``query`` with the history's items also excluded (they are scored by :func:`merge_history`)."""
-    return replace(query, exclude_ids=query.exclude_ids | frozenset(history.item_ids))
+    return search_without(query, history.item_ids)
 
 
 def merge_history(
