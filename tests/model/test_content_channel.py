@@ -48,6 +48,17 @@ def _channel(split: Split, catalogue: Catalogue, weight: float = 2.0, profile_le
     return ContentChannel(fit_content_codes(catalogue, split.train_items, 8), weight, profile_len, 0.5)
 
 
+def _served(serving: ServingModel, catalogue: Catalogue, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The served item vectors of the catalogue, the test cases' right-padded history vectors and their users."""
+    items = serving.item_vectors(
+        catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image, item_ids=catalogue.item_ids
+    )
+    batch = eval_batch(split.test, np.arange(len(split.test)))
+    history = np.where(batch.seq.mask.numpy()[..., None], items[batch.items.numpy()], 0.0).astype(np.float32)
+    times, lengths = batch.seq.times_ms.numpy(), batch.lengths.numpy()
+    return items, history, serving.user_vectors_from_item_vectors(history, times, lengths, split.test.target_times_ms)
+
+
 def test_codes_are_unit_vectors_fitted_on_trained_items(synthetic_split: Split, catalogue: Catalogue) -> None:
     codes = fit_content_codes(catalogue, synthetic_split.train_items, 8)
     q = codes.encode(catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image)
@@ -130,14 +141,10 @@ def test_serving_reproduces_offline_scores_with_residuals_and_content(
     save_artifact(tmp_path / "art", model, catalogue, ["default"], boost)
     serving = ServingModel.load(tmp_path / "art")
     assert serving.dim == model.cfg.user_dim + 1 + 2 * 8
-    items = serving.item_vectors(
-        catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image, item_ids=catalogue.item_ids
-    )
+    items, _, users = _served(serving, catalogue, split)
     batch = eval_batch(split.test, np.arange(len(split.test)))
     idx = batch.items.numpy()
     times, lengths = batch.seq.times_ms.numpy(), batch.lengths.numpy()
-    history = np.where(batch.seq.mask.numpy()[..., None], items[idx], 0.0).astype(np.float32)
-    users = serving.user_vectors_from_item_vectors(history, times, lengths, split.test.target_times_ms)
     offline = score_cases(model, catalogue, split.test, boost=boost)
     np.testing.assert_allclose(users @ items.T, offline, rtol=1e-4, atol=1e-4)
     # the content codes' block is zero in every user vector, so scoring may skip it (the index does)
@@ -194,14 +201,8 @@ def test_serving_reproduces_offline_scores_with_a_closest_item_match(
     serving = ServingModel.load(tmp_path / "art")
     assert serving.boost is not None and serving.boost.exact and serving.boost.content is not None
     assert serving.boost.content.aggregate == "max"
-    items = serving.item_vectors(
-        catalogue.text, catalogue.image, catalogue.has_text, catalogue.has_image, item_ids=catalogue.item_ids
-    )
-    batch = eval_batch(split.test, np.arange(len(split.test)))
-    idx = batch.items.numpy()
-    times, lengths = batch.seq.times_ms.numpy(), batch.lengths.numpy()
-    history = np.where(batch.seq.mask.numpy()[..., None], items[idx], 0.0).astype(np.float32)
-    users = serving.user_vectors_from_item_vectors(history, times, lengths, split.test.target_times_ms)
+    items, history, users = _served(serving, catalogue, split)
+    lengths = eval_batch(split.test, np.arange(len(split.test))).lengths.numpy()
     new = ~split.train_items
     served = users @ items.T
     served[:, new] += serving.boost.served_terms(users, history, lengths, items[new])
