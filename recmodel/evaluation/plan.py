@@ -131,7 +131,8 @@ def data_variant(cfg: ExperimentConfig) -> str:
 
 def validated_drafts(eval_cfg: EvalConfig, folder: Path, names: list[str]) -> dict[str, list[ExperimentConfig]]:
     """Every configuration this evaluation may train (each model's and its search candidates'), validated up front:
-    errors name the model; every model must use the same data settings (max_len and time_shuffle aside)."""
+    errors name the model; every model must use the same data settings (max_len, time_shuffle and image_fraction
+    aside: they change each user's inputs, not the split or its test users)."""
     drafts: dict[str, list[ExperimentConfig]] = {}
     for name in eval_cfg.models:
         spec = eval_cfg.spec(name)
@@ -155,10 +156,10 @@ def validated_drafts(eval_cfg: EvalConfig, folder: Path, names: list[str]) -> di
             raise SystemExit(f"models.{name}: {exc}") from exc
     variants = {data_variant(c) for cs in drafts.values() for c in cs}
     base_variant = data_variant(drafts[eval_cfg.reference if eval_cfg.reference in drafts else names[0]][0])
-    if any(
-        json.loads(v) | {"time_shuffle": False} != json.loads(base_variant) | {"time_shuffle": False} for v in variants
-    ):
+    free = {"time_shuffle": False, "image_fraction": 1.0}
+    if any(json.loads(v) | free != json.loads(base_variant) | free for v in variants):
         raise SystemExit(
-            "models: every model of one evaluation must use the same data settings (max_len and time_shuffle aside)"
+            "models: every model of one evaluation must use the same data settings (max_len, time_shuffle and "
+            "image_fraction aside)"
         )
     return drafts

@@ -20,6 +20,7 @@ from recmodel.data.splits import EvalCases, Split
 from recmodel.evaluation.baselines import KNN_K_GRID, ContentKnn, content_vectors, popularity_scores
 from recmodel.evaluation.bootstrap import RESAMPLES, PairedDifference, bootstrap_interval, paired_bootstrap
 from recmodel.evaluation.protocol import masked, per_case_metrics
+from recmodel.evaluation.quality_summary import summary
 from recmodel.metrics import target_ranks
 from recmodel.model.catalogue import Catalogue
 
@@ -207,6 +208,7 @@ def assemble_report(
     report["paired"] = paired
     headline = paired.get(f"{ref} vs {eval_cfg.baseline}/warm_masked/ndcg@10")
     report["headline"] = headline
+    report["summary"] = summary(paired, runs, ref, eval_cfg.baseline)
     cases = split.test
     info = {
         "items": split.num_items,

@@ -75,6 +75,20 @@ class Catalogue(ItemFeatures):
         absent = np.zeros(len(self), dtype=bool)
         return replace(self, has_text=absent) if modality == "text" else replace(self, has_image=absent)
 
+    def with_images_on(self, fraction: float, seed: int) -> Catalogue:
+        """A copy in which only ``fraction`` of the items with an image keep it (a seeded random subset); the
+        others are marked image-free and their image vectors zeroed, as for an item upserted without one."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction: expected 0 < fraction <= 1, got {fraction}")
+        with_image = np.flatnonzero(self.has_image)
+        keep = round(fraction * len(with_image))
+        dropped = np.random.default_rng(seed).permutation(with_image)[keep:]
+        has_image = self.has_image.copy()
+        has_image[dropped] = False
+        image = self.image.copy()
+        image[dropped] = 0.0
+        return replace(self, image=image, has_image=has_image)
+
     def inputs(self, device: torch.device | str = "cpu") -> ItemInputs:
         """Torch view of the whole table; row index doubles as the item index."""
         return ItemInputs(

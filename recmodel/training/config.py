@@ -43,6 +43,13 @@ class DataConfig(_Strict):
         description="time ablation: each user's gaps between consecutive events permuted before splitting (order "
         "kept; recmodel.data.time_ablation)",
     )
+    image_fraction: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="patchy-catalogue check: only this share of the items that have an image keep it (a random "
+        "subset seeded by split_seed); the others lose it for training and test alike (Catalogue.with_images_on)",
+    )
 
 
 class Term(_Strict):

@@ -69,6 +69,8 @@ def prepare_dataset(
         dataset, cfg.data.cold_fraction, cfg.data.split_seed, cfg.data.max_len, cold_by=cfg.data.cold_by
     )
     catalogue = features.catalogue.aligned_to(split.item_ids).with_train_counts(split.train_counts())
+    if cfg.data.image_fraction < 1.0:
+        catalogue = catalogue.with_images_on(cfg.data.image_fraction, cfg.data.split_seed)
     return PreparedData(split, catalogue, source, key)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from recmodel import evaluate as evaluate_cli
@@ -34,6 +35,7 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthe
             },
             "shuffled": {"base": "full", "config": "shuffled.yaml", "priority": 1, "seeds": [0]},
             "blind": {"base": "full", "config": "blind.yaml", "priority": 1},
+            "patchy": {"base": "full", "overrides": {"data": {"image_fraction": 0.4}}, "priority": 2, "seeds": [0]},
         },
         "report_json": str(tmp_path / "r.json"),
         "report_markdown": str(tmp_path / "r.md"),
@@ -45,8 +47,8 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthe
     evaluate_cli.main(args)
     report = json.loads((tmp_path / "r.json").read_text())
     runs = {p.name: json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")}
-    # 2 + 2 candidates on seed 0, then the chosen ones on seed 1 (seed 0 reused), 1 + 2 ablation runs
-    assert len(runs) == 4 + 2 + 3
+    # 2 + 2 candidates on seed 0, then the chosen ones on seed 1 (seed 0 reused), 1 + 2 + 1 ablation runs
+    assert len(runs) == 4 + 2 + 4
     for model in ("full", "sasrec"):
         rows = report["search"][model]
         best = max(rows, key=lambda r: r["valid_masked_ndcg@10"])
@@ -70,6 +72,19 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthe
     assert {r["config"]["data"]["max_len"] for r in runs.values() if r["model"] == "sasrec"} == {20}
     assert report["headline"]["seeds"] == [0, 1] and "full vs shuffled/warm_masked/ndcg@10" in report["paired"]
     assert report["paired"]["full vs shuffled/warm_masked/ndcg@10"]["seeds"] == [0]
+    patchy = next(r for r in runs.values() if r["model"] == "patchy")
+    assert patchy["config"]["data"]["image_fraction"] == 0.4
+    assert patchy["config"]["train"]["lr"] == full_cfg["train"]["lr"]
+    summary = report["summary"]
+    head = report["headline"]
+    assert summary["full_masked_ndcg10"] == head["a_mean"] and summary["tuned_sasrec_masked_ndcg10"] == head["b_mean"]
+    assert (summary["ratio"], summary["p_value"], summary["seeds"]) == (head["ratio"], head["p_value"], [0, 1])
+    blind_diff = report["paired"]["full vs blind/warm_masked/ndcg@10"]
+    assert summary["ablation_blind_delta"] == -blind_diff["delta"]  # row minus full
+    assert summary["ablation_blind_ci_low"] == -blind_diff["ci_high"] <= summary["ablation_blind_ci_high"]
+    assert summary["ablation_patchy_seeds"] == [0] and "ablation_sasrec_delta" not in summary
+    drop = summary["no_images_drop"]["patchy"]
+    assert drop == pytest.approx(1 - patchy["test"]["no_images"]["ndcg@10"] / patchy["test"]["warm"]["ndcg@10"])
     text = (tmp_path / "r.md").read_text()
     assert "## Headline" in text and "## Configuration search" in text and "content_knn_both" in text
     assert (tmp_path / "r.png").exists()
