@@ -73,10 +73,7 @@ class NewItemContenders:
     ) -> None:
         """``score_columns``: the columns the index scores (those ``new.vectors`` hold); None: all of them."""
         self.new = new
-        dim = users.shape[1]
-        model = users[:, : dim - boost.width]
-        history = batch.item_vectors[..., boost.code_columns(dim)]
-        self.terms = boost.exact_terms(model, history, batch.lengths, new.codes)  # (B, n)
+        self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, new.codes)  # (B, n)
         scored = users if score_columns is None else users[:, score_columns]
         self.scores = scored @ new.vectors.T + self.terms
         self.ids = new.id_set

@@ -119,17 +119,17 @@ class NewItemBoost:
         return slice(start, start + self.content.codes.dim)
 
     def served_terms(
-        self, users: np.ndarray, history_vectors: np.ndarray, lengths: np.ndarray, item_vectors: np.ndarray
+        self, users: np.ndarray, history_vectors: np.ndarray, lengths: np.ndarray, item_codes: np.ndarray
     ) -> np.ndarray:
         """:meth:`exact_terms` from served vectors: B user vectors (B, D + width), their right-padded history
-        item vectors (B, L, D + width) and n new items' vectors (n, D + width), whose middle block is the code."""
+        item vectors (B, L, D + width), whose middle block is the code, and n new items' codes (n, r): that block
+        of their vectors (``vectors[:, code_columns(D + width)]``)."""
         model_dim = np.asarray(users).shape[1] - self.width
-        codes = self.code_columns(model_dim + self.width)
         return self.exact_terms(
             np.asarray(users, dtype=np.float32)[:, :model_dim],
-            np.asarray(history_vectors, dtype=np.float32)[..., codes],
+            np.asarray(history_vectors, dtype=np.float32)[..., self.code_columns(model_dim + self.width)],
             lengths,
-            np.asarray(item_vectors, dtype=np.float32)[:, codes],
+            np.asarray(item_codes, dtype=np.float32),
         )
 
     def user_columns(self, users: np.ndarray, profiles: np.ndarray | None = None) -> np.ndarray:

@@ -205,7 +205,9 @@ def test_serving_reproduces_offline_scores_with_a_closest_item_match(
     lengths = eval_batch(split.test, np.arange(len(split.test))).lengths.numpy()
     new = ~split.train_items
     served = users @ items.T
-    served[:, new] += serving.boost.served_terms(users, history, lengths, items[new])
+    served[:, new] += serving.boost.served_terms(
+        users, history, lengths, items[new][:, serving.boost.code_columns(items.shape[1])]
+    )
     offline = score_cases(model, catalogue, split.test, boost=boost)
     np.testing.assert_allclose(served, offline, rtol=1e-4, atol=1e-4)
     # the term is the closest of the last 3 history codes, scaled by sigma(u) * weight / scale

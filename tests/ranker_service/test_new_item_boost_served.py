@@ -122,7 +122,9 @@ def expected_scores(
     scores = (user @ items.T)[0]
     assert model.boost is not None
     new = np.array([i not in model.boost.trained_ids for i in ids])
-    scores[new] += model.boost.served_terms(user, history_vectors, np.array([len(rows)]), items[new])[0]
+    scores[new] += model.boost.served_terms(
+        user, history_vectors, np.array([len(rows)]), items[new][:, model.boost.code_columns(items.shape[1])]
+    )[0]
     return dict(zip(ids, scores.tolist(), strict=True))
 
 
