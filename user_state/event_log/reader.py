@@ -7,7 +7,7 @@ ACTIVE_DB naming the SQLite database whose table `event_log` is the active segme
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -60,12 +60,17 @@ def _active_rows(directory: Path, after_lsn: int, columns: list[str] = COLUMNS) 
         conn.close()
 
 
-def _records(directory: Path, keys_only_before: int | None = None) -> Iterator[Record]:
-    """Every record in log order: sealed segments, then the committed rows of the active one.
+def _walk(
+    directory: Path,
+    read_segment: Callable[[Path], tuple[list[tuple[object, ...]], int | None]],
+    active_columns: list[str],
+) -> Iterator[tuple[object, ...]]:
+    """Rows in log order: each sealed segment's (``read_segment``: its rows and its last lsn, None if unknown),
+    then the committed rows (``active_columns``, lsn first) of the active segment.
 
-    Segments whose last record was logged before `keys_only_before` are read for their keys only (records with
-    logged_ms -1). A seal running concurrently (rows moved from the table into a new segment between our
-    listing and our read of the table) is noticed by the gap it leaves, and the new segment is read first.
+    A seal running concurrently (rows moved from the table into a new segment between our listing and our read
+    of the table) is noticed by the gap it leaves, and the new segment is read first. A segment deleted by
+    retention while we read is skipped, with every record before it.
     """
     last = 0
     while True:
@@ -73,25 +78,42 @@ def _records(directory: Path, keys_only_before: int | None = None) -> Iterator[R
             if int(path.stem) <= last:
                 continue
             try:
-                if keys_only_before is not None and parquet_meta(path).get("last_logged_ms", 0) < keys_only_before:
-                    for user_id, event_id, lsn, kind in _parquet_rows(path, ["user_id", "event_id", "lsn", "kind"]):
-                        last = lsn  # type: ignore[assignment]
-                        yield Record(lsn, -1, Event(event_id, user_id, "", 0), kind)  # type: ignore[arg-type]
-                    continue
-                rows = _parquet_rows(path, COLUMNS)
-            except FileNotFoundError:  # deleted by retention while we read
+                rows, segment_last = read_segment(path)
+            except FileNotFoundError:
                 continue
-            for row in rows:
-                record = _record(row)
-                last = record.lsn
-                yield record
-        active = _active_rows(directory, last)
+            yield from rows
+            last = last if segment_last is None else segment_last
+        active = _active_rows(directory, last, active_columns)
         moved = any(int(p.stem) > last for p in list_segments(directory))
         if moved and (not active or active[0][0] != last + 1):
             continue
-        for row in active:
-            yield _record(row)
+        yield from active
         return
+
+
+def _last_lsn(rows: list[tuple[object, ...]]) -> int | None:
+    return int(rows[-1][0]) if rows else None  # type: ignore[call-overload]
+
+
+def _records(directory: Path, keys_only_before: int | None = None) -> Iterator[Record]:
+    """Every record in log order: sealed segments, then the committed rows of the active one.
+
+    Segments whose last record was logged before `keys_only_before` are read for their keys only (records with
+    logged_ms -1).
+    """
+
+    def read(path: Path) -> tuple[list[tuple[object, ...]], int | None]:
+        if keys_only_before is not None and parquet_meta(path).get("last_logged_ms", 0) < keys_only_before:
+            keys: list[tuple[object, ...]] = [
+                (lsn, -1, event_id, user_id, "", 0, "", "", kind)
+                for lsn, user_id, event_id, kind in _parquet_rows(path, ["lsn", "user_id", "event_id", "kind"])
+            ]
+            return keys, _last_lsn(keys)
+        rows = _parquet_rows(path, COLUMNS)
+        return rows, _last_lsn(rows)
+
+    for row in _walk(directory, read, COLUMNS):
+        yield _record(row)
 
 
 def iter_records(directory: Path) -> Iterator[Record]:
@@ -103,32 +125,26 @@ def deletions(directory: Path) -> tuple[dict[str, int], int]:
     """({user_id: lsn of the user's latest deletion}, the last lsn of the log when read).
 
     Sealed segments are read from their footers, and only those holding deletions for three columns; the active
-    segment for three columns. A seal running concurrently is handled as in `_records`.
+    segment for three columns. A seal running concurrently is handled as in `_walk`.
     """
+    columns = ["lsn", "user_id", "kind"]
     latest: dict[str, int] = {}
     last = 0
-    while True:
-        for path in list_segments(directory):
-            if int(path.stem) <= last:
-                continue
-            try:
-                meta = parquet_meta(path)
-                if meta.get("deletions", 0):
-                    for lsn, user_id, kind in _parquet_rows(path, ["lsn", "user_id", "kind"]):
-                        if kind == DELETE_USER:
-                            latest[str(user_id)] = int(lsn)  # type: ignore[call-overload]
-                last = meta.get("last_lsn", last)
-            except FileNotFoundError:  # deleted by retention while we read (with every record before it)
-                continue
-        active = _active_rows(directory, last, ["lsn", "user_id", "kind"])
-        moved = any(int(p.stem) > last for p in list_segments(directory))
-        if moved and (not active or active[0][0] != last + 1):
-            continue
-        for lsn, user_id, kind in active:
-            if kind == DELETE_USER:
-                latest[str(user_id)] = int(lsn)  # type: ignore[call-overload]
-            last = int(lsn)  # type: ignore[call-overload]
-        return latest, last
+
+    def read(path: Path) -> tuple[list[tuple[object, ...]], int | None]:
+        nonlocal last
+        meta = parquet_meta(path)
+        rows = _parquet_rows(path, columns) if meta.get("deletions", 0) else []
+        segment_last = meta.get("last_lsn")
+        if segment_last is not None:  # a segment without deletions still moves the end of the log
+            last = max(last, int(segment_last))
+        return rows, segment_last
+
+    for lsn, user_id, kind in _walk(directory, read, columns):
+        if kind == DELETE_USER:
+            latest[str(user_id)] = int(lsn)  # type: ignore[call-overload]
+        last = max(last, int(lsn))  # type: ignore[call-overload]
+    return latest, last
 
 
 def iter_events(directory: Path, since: int | None = None) -> Iterator[Event]:
