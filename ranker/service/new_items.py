@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from ranker.index import SearchQuery, SearchResult
 from ranker.index.item_index import ItemIndex
@@ -70,13 +71,18 @@ class NewItemContenders:
         batch: HistoryBatch,
         new: NewItems,
         score_columns: np.ndarray | None = None,
+        k: int = 10,
     ) -> None:
-        """``score_columns``: the columns the index scores (those ``new.vectors`` hold); None: all of them."""
+        """``score_columns``: the columns the index scores (those ``new.vectors`` hold); None: all of them. ``k``:
+        the largest k of the batch's queries (how many best new items per user are ordered up front)."""
         self.new = new
         self.terms = boost.served_terms(users, batch.item_vectors, batch.lengths, new.codes)  # (B, n)
         scored = users if score_columns is None else users[:, score_columns]
         self.scores = scored @ new.vectors.T + self.terms
         self.ids = new.id_set
+        # every user's best new items, best first, in one batched top-k (a per-user argpartition cost 4x as much)
+        self._shortlist = min(len(new), _looked(k))
+        self._best = torch.topk(torch.from_numpy(self.scores), self._shortlist, dim=1).indices.numpy()
 
     def drop_from(self, result: SearchResult) -> SearchResult:
         """``result`` without the new items (they come back exactly scored through :meth:`scored_apart`)."""
@@ -101,9 +107,10 @@ class NewItemContenders:
             out[item] = (out[item][0], out[item][1] + float(terms[self.new.position[item]]))
         allowed = None if query.candidate_ids is None else set(query.candidate_ids)
         scores = self.scores[row]
-        found, looked = 0, min(len(scores), 4 * query.k + 16)  # enough unless most new items are ineligible
+        found, looked = 0, min(len(scores), _looked(query.k), self._shortlist)
         while True:
-            for j in _best(scores, looked).tolist():
+            order = self._best[row, :looked] if looked <= self._shortlist else np.argsort(-scores, kind="stable")
+            for j in order.tolist():
                 item = self.new.ids[j]
                 if item in out:
                     continue
@@ -118,9 +125,6 @@ class NewItemContenders:
             looked = len(scores)  # too few eligible among the best: walk them all (items already taken stay)
 
 
-def _best(scores: np.ndarray, m: int) -> np.ndarray:
-    """Indices of the ``m`` highest ``scores``, best first."""
-    if m < len(scores):
-        top = np.argpartition(-scores, m - 1)[:m]
-        return top[np.argsort(-scores[top], kind="stable")]
-    return np.argsort(-scores, kind="stable")
+def _looked(k: int) -> int:
+    """How many of a user's best new items are looked at first: enough unless most of them are ineligible."""
+    return 4 * k + 16

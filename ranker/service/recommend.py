@@ -226,7 +226,8 @@ class RecommendPipeline:
         boost = state.model.boost
         contenders = None
         if boost is not None and boost.exact and new is not None and len(new):
-            contenders = NewItemContenders(boost, users, batch, new, state.index.score_columns)
+            k = max(q.k for q in queries)
+            contenders = NewItemContenders(boost, users, batch, new, state.index.score_columns, k)
         if bias is None and contenders is None:
             return state.index.search(users, queries)
         history = [history_item_bias(h, bias[j]) if bias is not None else {} for j, h in enumerate(histories)]

@@ -140,5 +140,7 @@ class ContentChannel:
         recent = np.take_along_axis(history_codes, idx[:, :, None], axis=1)
         valid = np.take_along_axis(use, idx, axis=1)  # (B, width)
         sims = (recent.reshape(-1, recent.shape[2]) @ item_codes.T).reshape(len(recent), width, -1)  # BLAS
+        if valid.all():  # every row has at least ``width`` events: no position to leave out
+            return sims.max(axis=1)
         sims = np.where(valid[:, :, None], sims, -np.inf).max(axis=1)
         return np.where(np.isfinite(sims), sims, 0.0).astype(np.float32)

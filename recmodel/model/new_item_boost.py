@@ -69,7 +69,8 @@ class NewItemBoost:
     def spread(self, users: np.ndarray) -> np.ndarray:
         """(B,) sigma(u): the standard deviation of each user's scores over the trained items."""
         u = np.asarray(users, dtype=np.float64)
-        return np.sqrt(np.maximum(np.einsum("bi,ij,bj->b", u, self.covariance, u), 0.0))
+        # uᵀCu row by row through one BLAS matmul (a three-operand einsum took 40x as long on a batch of 15)
+        return np.sqrt(np.maximum(((u @ self.covariance) * u).sum(axis=1), 0.0))
 
     def user_column(self, users: np.ndarray) -> np.ndarray:
         """(B,) float32 uniform part of the user columns: beta * sigma(u)."""
