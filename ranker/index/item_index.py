@@ -12,7 +12,7 @@ import torch
 from ranker.index.ann import IvfShortlist
 from ranker.index.calibration import CALIBRATION_MIN_ITEMS, first_pass_faster, log_choice, time_exact_paths
 from ranker.index.config import IndexConfig
-from ranker.index.exact import ColumnScorer
+from ranker.index.exact import ColumnScorer, flat_positions
 from ranker.index.facets import FacetColumns, ItemFilterSpec
 from ranker.index.prefilter import make_prefilter, prefilter_kind
 from ranker.index.query import SearchQuery, SearchResult
@@ -329,9 +329,10 @@ class ItemIndex:
         scores = torch.bmm(vectors, u.unsqueeze(-1)).squeeze(-1)  # exact float32 scores of the shortlist
         if invalid is not None:
             scores[invalid[candidates]] = -torch.inf
-        for b, rows in enumerate(excluded):
-            if rows:
-                scores[b, torch.isin(candidates[b], torch.as_tensor(rows))] = -torch.inf
+        flat = flat_positions(excluded, n)
+        if flat is not None:
+            keys = candidates + torch.arange(len(excluded)).unsqueeze(1) * n  # positions in the flattened (B, n)
+            scores[torch.isin(keys, flat)] = -torch.inf
         for b, mask in enumerate(blocked):
             if mask is not None:
                 scores[b, mask[candidates[b]]] = -torch.inf

@@ -22,8 +22,9 @@ def history_item_bias(history: UsableHistory, bias: np.ndarray) -> dict[str, tup
     """item id -> (index row, summed bias) over the history's positions; ``bias`` is the row's (L,) biases."""
     total: dict[str, float] = defaultdict(float)
     rows: dict[str, int] = {}
-    for position, (item, row) in enumerate(zip(history.item_ids, history.rows, strict=True)):
-        total[item] += float(bias[position])
+    biases = bias[: len(history.rows)].tolist()  # one conversion, not a numpy scalar per position
+    for item, row, value in zip(history.item_ids, history.rows, biases, strict=True):
+        total[item] += value
         rows[item] = row
     return {item: (rows[item], total[item]) for item in rows}
 
