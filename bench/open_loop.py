@@ -22,7 +22,9 @@ One row is repeated with bench/js/open_loop.js (grpc-js on Node) when `node` and
 (`npm ci --prefix bench/js`), to show whether the Python generator limits the figures.
 ANN recall@10 at 1M against exact float32 scoring: bench/index_measures.py's recall_at_10 (same vectors as served).
 Writes ``open_loop.json``, ``open_loop.md`` and ``open_loop.png`` (``--name``) under ``--out-dir`` and merges the
-headline keys into ``--ranker-json`` (other keys kept). ``--ranker-env KEY=VALUE`` runs the rankers with extra
+headline keys into ``--ranker-json`` (other keys kept). ``--replicas N`` starts N rankers per size and the generator
+balances over them (gRPC round_robin): one process serves on about one core (the GIL), so this is how a machine's
+other cores serve. ``--ranker-env KEY=VALUE`` runs the rankers with extra
 environment variables (e.g. a setting to compare; recorded in the report). The load generator shares the machine
 with the servers.
 """
@@ -53,11 +55,11 @@ from bench.open_loop_metrics import (
 )
 from bench.open_loop_report import P99_TARGET_MS, headline, markdown, merge_into, plot, row_line
 from bench.open_loop_servers import (
-    Ranker,
+    RankerGroup,
     random_histories,
     real_histories,
     seed_user_state,
-    start_ranker,
+    start_rankers,
     start_user_state,
     workload_json,
 )
@@ -146,17 +148,18 @@ class Plan:
     js_rate: float
     recall_users: int
     ranker_env: dict[str, str]
+    replicas: int = 1
 
 
 def measured_run(
-    client: str, ranker: Ranker, cpu: CpuMeter, workload: Path, rate: float, plan: Plan, run_id: int
+    client: str, ranker: RankerGroup, cpu: CpuMeter, workload: Path, rate: float, plan: Plan, run_id: int
 ) -> dict:
     """One generator run with the ranker's stage breakdown, the cores each party used and the load average."""
     load = os.getloadavg()[0]
-    before, cpu_before = scrape(ranker.metrics_url), cpu.snapshot()
+    before, cpu_before = ranker.scrape(), cpu.snapshot()
     row = run_generator(client, ranker.address, workload, rate, plan.seconds, plan.warmup_s, run_id)
     row["cpu_cores"] = cpu.cores(cpu_before, cpu.snapshot())
-    row["stages"] = breakdown(before, scrape(ranker.metrics_url))
+    row["stages"] = breakdown(before, ranker.scrape())
     row["load_average_1m_before"] = load
     return row
 
@@ -175,12 +178,15 @@ def measure_size(
     n = parse_size(name)
     busy = busy_processes()
     print(f"[{name}] other processes using CPU: {busy or 'none'}; starting the ranker with {n:,} items ...", flush=True)
-    ranker = start_ranker(workdir, f"ranker-{name}", artifact, user_state[1], max(0, n - real_items), plan.ranker_env)
+    synthetic = max(0, n - real_items)
+    ranker = start_rankers(
+        workdir, f"ranker-{name}", artifact, user_state[1], synthetic, plan.ranker_env, plan.replicas
+    )
     result: dict = {"items": max(n, real_items), "time_to_serving_s": ranker.serving_s, "busy_at_start": busy}
     try:
-        cpu = CpuMeter(ranker.proc.pid, user_state[0].pid)
-        result["memory_at_serving"] = memory_mb(ranker.proc.pid)
-        result["exact_scoring"] = index_scoring(scrape(ranker.metrics_url))  # what calibration chose
+        cpu = CpuMeter(ranker.pids, user_state[0].pid)
+        result["memory_at_serving"] = memory_mb(*ranker.pids)
+        result["exact_scoring"] = index_scoring(scrape(ranker.replicas[0].metrics_url))  # what calibration chose
         print(f"[{name}] SERVING after {ranker.serving_s:.1f} s, RSS {result['memory_at_serving']}, "
               f"scoring {result['exact_scoring']}", flush=True)  # fmt: skip
         users = len(json.loads(workload.read_text())["user_ids"])
@@ -199,7 +205,9 @@ def measure_size(
                 skip_reason = f"not run: {rate:g}/s already had p99 > {plan.stop_p99_ms:g} ms or > 5% errors"
             time.sleep(1.0)  # let queues drain between rates
         result["rates"] = rows
-        if plan.js_size == name:
+        if plan.js_size == name and plan.replicas > 1:
+            result["js"] = {"offered_rps": plan.js_rate, "skipped": "one ranker per run only"}
+        elif plan.js_size == name:
             reason = js_available()
             if reason is None:
                 run_id += 1
@@ -209,11 +217,11 @@ def measure_size(
             else:
                 result["js"] = {"offered_rps": plan.js_rate, "skipped": reason}
                 print(f"[{name}] grpc-js row skipped: {reason}", flush=True)
-        result["memory_after_load"] = memory_mb(ranker.proc.pid)
+        result["memory_after_load"] = memory_mb(*ranker.pids)
         result["max_rps_p99_50ms"] = max_rate(rows)
         result["every_rate_passed"] = all(passes(r) for r in rows)
     finally:
-        ranker.proc.terminate()
+        ranker.terminate()
     return result
 
 
@@ -253,6 +261,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Plan]
     p.add_argument("--no-merge", action="store_true", help="do not touch --ranker-json")
     p.add_argument("--name", default="open_loop", help="file stem of the reports")
     p.add_argument("--ranker-env", nargs="*", default=[], metavar="KEY=VALUE", help="extra ranker environment")
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="ranker processes per size, called round_robin as one target (Python serves on one core per process)",
+    )
     args = p.parse_args(argv)
     rates = {name: list(map(float, (QUICK_RATES if args.quick else DEFAULT_RATES).get(name, (20, 500))))
              for name in args.sizes}  # fmt: skip
@@ -270,6 +284,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Plan]
         js_rate=args.js_rate,
         recall_users=args.recall_users or (16 if args.quick else 64),
         ranker_env=dict(item.split("=", 1) for item in args.ranker_env),
+        replicas=max(1, args.replicas),
     )
     return args, plan
 
@@ -289,6 +304,7 @@ def run(args: argparse.Namespace, plan: Plan) -> dict:
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "ranker_env": plan.ranker_env,
+        "replicas": plan.replicas,
         "artifact": artifact.name,
         **git_context(),
         "cpu_cores": os.cpu_count(),

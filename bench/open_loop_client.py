@@ -197,7 +197,9 @@ async def run(
     requests = [workload.request(n, run_id) for n in range(count)]  # built up front: not on the send path
     gc.collect()
     gc.freeze()  # no full collections of the set-up heap while measuring (the servers do the same)
-    async with grpc.aio.insecure_channel(address) as channel:
+    # several replicas ("ipv4:a,b"): calls are spread over them, one after the other
+    options = [("grpc.lb_policy_name", "round_robin")]
+    async with grpc.aio.insecure_channel(address, options=options) as channel:
         stub = ranker_pb2_grpc.RankerStub(channel)
         await channel.channel_ready()
 

@@ -18,15 +18,19 @@ from kairos.harness.process import REPO_ROOT
 STAGE_METRIC = "kairos_ranker_recommend_stage_seconds"
 
 
-def memory_mb(pid: int) -> dict[str, float]:
-    """The process's resident set now and its peak (VmHWM), MiB."""
-    out = {"rss_mb": psutil.Process(pid).memory_info().rss / 2**20}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                out["peak_rss_mb"] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
+def memory_mb(*pids: int) -> dict[str, float]:
+    """The processes' resident sets now and their peaks (VmHWM), MiB, summed over ``pids``."""
+    out = {"rss_mb": sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20}
+    peaks = []
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    if len(peaks) == len(pids):
+        out["peak_rss_mb"] = sum(peaks)
     return out
 
 
@@ -122,15 +126,13 @@ def breakdown(before: dict, after: dict) -> dict[str, dict[str, float]]:
 
 
 class CpuMeter:
-    """Cores used on average between two snapshots: by the ranker, the user-state, the load generator (this
-    process's finished children), and by everything else on the machine (``other``: other people's work)."""
+    """Cores used on average between two snapshots: by the ranker (every replica), the user-state, the load
+    generator (this process's finished children), and by everything else on the machine (``other``: other
+    people's work)."""
 
-    def __init__(self, ranker_pid: int, user_state_pid: int) -> None:
-        self.ranker, self.user_state, self.me = (
-            psutil.Process(ranker_pid),
-            psutil.Process(user_state_pid),
-            psutil.Process(),
-        )
+    def __init__(self, ranker_pids: list[int], user_state_pid: int) -> None:
+        self.rankers = [psutil.Process(pid) for pid in ranker_pids]
+        self.user_state, self.me = psutil.Process(user_state_pid), psutil.Process()
 
     @staticmethod
     def _used(p: psutil.Process) -> float:
@@ -141,7 +143,7 @@ class CpuMeter:
         t = psutil.cpu_times()
         busy = t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (time.perf_counter(), busy, self._used(self.ranker), self._used(self.user_state),
+        return (time.perf_counter(), busy, sum(self._used(r) for r in self.rankers), self._used(self.user_state),
                 children.ru_utime + children.ru_stime, self._used(self.me), getattr(t, "steal", 0.0))  # fmt: skip
 
     def cores(self, before: tuple[float, ...], after: tuple[float, ...]) -> dict[str, float]:

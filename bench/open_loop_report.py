@@ -94,7 +94,13 @@ def markdown(report: dict) -> str:
         "Ranker settings: defaults"
         + (" plus environment " + ", ".join(f"`{k}={v}`" for k, v in report["ranker_env"].items()))
         * bool(report["ranker_env"])
-        + ".",
+        + "."
+        + (
+            f" {report['replicas']} ranker processes per size, called as one target (gRPC round_robin); the ranker's "
+            "columns (stages, cores, memory) sum the replicas."
+            if report.get("replicas", 1) > 1
+            else ""
+        ),
         "",
         f"Code: commit {report['git_commit']}"
         + (

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.open_loop_metrics import scrape
 from kairos.harness.ports import free_port
 from kairos.harness.process import ServerProcess
 from kairos.harness.readiness import grpc_serving, wait_until
@@ -26,6 +27,64 @@ class Ranker:
     address: str
     metrics_url: str
     serving_s: float
+
+
+@dataclass
+class RankerGroup:
+    """``replicas`` rankers serving the same catalogue, called as one gRPC target: the client balances its calls
+    over them (round_robin), as a caller of a Kubernetes headless service does. One replica is a plain ranker."""
+
+    replicas: list[Ranker]
+
+    @property
+    def address(self) -> str:
+        """A gRPC target: the one address, or ``ipv4:`` and every replica's address (for round_robin)."""
+        if len(self.replicas) == 1:
+            return self.replicas[0].address
+        return "ipv4:" + ",".join(r.address for r in self.replicas)
+
+    @property
+    def pids(self) -> list[int]:
+        return [r.proc.pid for r in self.replicas]
+
+    @property
+    def serving_s(self) -> float:
+        """Seconds until the last replica was SERVING (they start one after the other)."""
+        return sum(r.serving_s for r in self.replicas)
+
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every replica's /metrics samples, summed by (name, labels): counters and histograms add up."""
+        total: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for r in self.replicas:
+            for key, value in scrape(r.metrics_url).items():
+                total[key] = total.get(key, 0.0) + value
+        return total
+
+    def terminate(self) -> None:
+        for r in self.replicas:
+            r.proc.terminate()
+
+
+def start_rankers(
+    workdir: Path,
+    name: str,
+    artifact: Path,
+    user_state: str,
+    synthetic: int,
+    env: dict[str, str] | None = None,
+    replicas: int = 1,
+) -> RankerGroup:
+    """``replicas`` rankers (:func:`start_ranker`), each with the same synthetic catalogue (seeded)."""
+    started: list[Ranker] = []
+    try:
+        for i in range(replicas):
+            replica = name if replicas == 1 else f"{name}-{i}"
+            started.append(start_ranker(workdir, replica, artifact, user_state, synthetic, env))
+    except BaseException:
+        for r in started:
+            r.proc.terminate()
+        raise
+    return RankerGroup(started)
 
 
 def start_user_state(workdir: Path) -> tuple[ServerProcess, str]:

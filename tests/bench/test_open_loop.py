@@ -14,6 +14,7 @@ import pytest
 from bench import open_loop, open_loop_metrics
 from bench.open_loop_client import Outcomes, Workload, percentile, summarise
 from bench.open_loop_client import open_loop as schedule
+from bench.open_loop_metrics import counter_delta, scrape
 
 
 def test_launches_follow_the_schedule_when_the_server_is_slow() -> None:
@@ -135,6 +136,38 @@ def test_short_real_run(artifact: Path, tmp_path: Path) -> None:
     assert merged["rps_10k"] == 1.0 and "max_rps_p99_50ms_2k" in merged and "time_to_serving_s_2k" in merged
     assert "## 2k items" in (tmp_path / "open_loop.md").read_text()
     assert (tmp_path / "open_loop.png").exists() or importlib.util.find_spec("matplotlib") is None
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_replicas_share_the_load_and_their_metrics_add_up(artifact: Path, tmp_path: Path) -> None:
+    """Two ranker processes called as one round_robin target: each serves part of the calls, and the report's
+    stage counts and memory are the sums over both."""
+    argv = ["--artifact", str(artifact), "--sizes", "2k", "--rates", "2k=40", "--seconds", "1.5", "--replicas", "2"]
+    argv += ["--warmup-s", "0.5", "--max-users", "40", "--js-size", "2k", "--no-merge", "--out-dir", str(tmp_path)]
+    seen: list[tuple[dict, list[float]]] = []
+    real_measured_run = open_loop.measured_run
+
+    def spy(client, ranker, cpu, workload, rate, plan, run_id):
+        before = [scrape(r.metrics_url) for r in ranker.replicas]
+        row = real_measured_run(client, ranker, cpu, workload, rate, plan, run_id)
+        after = [scrape(r.metrics_url) for r in ranker.replicas]
+        seen.append((row, [counter_delta(b, a, "kairos_rpc_latency_seconds_count", method="Recommend")
+                           for b, a in zip(before, after, strict=True)]))  # fmt: skip
+        return row
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(open_loop, "measured_run", spy)
+        assert open_loop.main(argv) == 0
+    report = json.loads((tmp_path / "open_loop.json").read_text())
+    size = report["sizes"]["2k"]
+    assert report["replicas"] == 2 and "skipped" in size["js"]
+    row, per_replica = seen[0]
+    assert row["errors"] == 0 and row["ok"] == row["requests"] == 60
+    assert len(per_replica) == 2 and all(n >= 20 for n in per_replica)  # round_robin: both replicas served
+    assert row["stages"]["server_total"]["count"] == pytest.approx(sum(per_replica))
+    assert size["memory_at_serving"]["rss_mb"] > 100  # two processes
+    assert "2 ranker processes per size" in (tmp_path / "open_loop.md").read_text()
 
 
 def test_a_measured_size_drops_its_stale_keys_and_keeps_the_others(tmp_path) -> None:
