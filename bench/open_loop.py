@@ -53,7 +53,7 @@ from bench.open_loop_metrics import (
     memory_mb,
     scrape,
 )
-from bench.open_loop_report import P99_TARGET_MS, headline, markdown, merge_into, plot, row_line
+from bench.open_loop_report import P99_TARGET_MS, headline, markdown, merge_into, plot, row_line, size_labels
 from bench.open_loop_servers import (
     RankerGroup,
     random_histories,
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     plotted = plot(report, stem.with_suffix(".png"))
     print(f"wrote {stem}.json, {stem}.md" + (f", {stem}.png" if plotted else " (no plot)"))
     if not args.no_merge:
-        merge_into(args.ranker_json, keys, report["sizes"])
+        merge_into(args.ranker_json, keys, size_labels(report))
         print(f"merged {len(keys)} keys into {args.ranker_json}")
     for key, value in keys.items():
         print(f"  {key}: {value:.4g}")

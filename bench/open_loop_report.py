@@ -27,10 +27,17 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def size_labels(report: dict) -> list[str]:
+    """The suffix of each measured size's keys: the size (``100k``), and with N > 1 replicas ``100k_Nreplicas``,
+    so a scale-out run never overwrites the one-process figures."""
+    replicas = report.get("replicas", 1)
+    return [name if replicas == 1 else f"{name}_{replicas}replicas" for name in report["sizes"]]
+
+
 def headline(report: dict) -> dict[str, float]:
     """The keys merged into reports/bench/ranker.json."""
     out: dict[str, float] = {}
-    for name, size in report["sizes"].items():
+    for name, size in zip(size_labels(report), report["sizes"].values(), strict=True):
         rows = {r["offered_rps"]: r for r in size["rates"] if "skipped" not in r}
         out[f"max_rps_p99_50ms_{name}"] = size["max_rps_p99_50ms"]
         out[f"time_to_serving_s_{name}"] = size["time_to_serving_s"]

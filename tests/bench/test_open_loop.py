@@ -144,7 +144,10 @@ def test_replicas_share_the_load_and_their_metrics_add_up(artifact: Path, tmp_pa
     """Two ranker processes called as one round_robin target: each serves part of the calls, and the report's
     stage counts and memory are the sums over both."""
     argv = ["--artifact", str(artifact), "--sizes", "2k", "--rates", "2k=40", "--seconds", "1.5", "--replicas", "2"]
-    argv += ["--warmup-s", "0.5", "--max-users", "40", "--js-size", "2k", "--no-merge", "--out-dir", str(tmp_path)]
+    ranker_json = tmp_path / "ranker.json"
+    ranker_json.write_text(json.dumps({"max_rps_p99_50ms_2k": 7.0}))
+    argv += ["--warmup-s", "0.5", "--max-users", "40", "--js-size", "2k", "--out-dir", str(tmp_path)]
+    argv += ["--ranker-json", str(ranker_json)]
     seen: list[tuple[dict, list[float]]] = []
     real_measured_run = open_loop.measured_run
 
@@ -168,6 +171,8 @@ def test_replicas_share_the_load_and_their_metrics_add_up(artifact: Path, tmp_pa
     assert row["stages"]["server_total"]["count"] == pytest.approx(sum(per_replica))
     assert size["memory_at_serving"]["rss_mb"] > 100  # two processes
     assert "2 ranker processes per size" in (tmp_path / "open_loop.md").read_text()
+    merged = json.loads(ranker_json.read_text())  # own keys: the one-process figure is kept
+    assert merged["max_rps_p99_50ms_2k"] == 7.0 and merged["max_rps_p99_50ms_2k_2replicas"] in (0, 40)
 
 
 def test_a_measured_size_drops_its_stale_keys_and_keeps_the_others(tmp_path) -> None:
