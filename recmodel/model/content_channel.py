@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 
 from recmodel.model.content_space import content_vectors, reference_mean
 
@@ -139,8 +140,12 @@ class ContentChannel:
         idx = np.minimum(idx, history_codes.shape[1] - 1)
         recent = np.take_along_axis(history_codes, idx[:, :, None], axis=1)
         valid = np.take_along_axis(use, idx, axis=1)  # (B, width)
-        sims = (recent.reshape(-1, recent.shape[2]) @ item_codes.T).reshape(len(recent), width, -1)  # BLAS
+        # torch's matmul: 1.5-2.6x numpy's (single-threaded OpenBLAS) for these shapes (3-45 x 64 by 64 x 10k)
+        products = (
+            torch.from_numpy(np.ascontiguousarray(recent.reshape(-1, recent.shape[2]))) @ torch.from_numpy(item_codes).T
+        )
+        sims = products.view(len(recent), width, -1)
         if valid.all():  # every row has at least ``width`` events: no position to leave out
-            return sims.max(axis=1)
-        sims = np.where(valid[:, :, None], sims, -np.inf).max(axis=1)
+            return sims.amax(dim=1).numpy()
+        sims = np.where(valid[:, :, None], sims.numpy(), -np.inf).max(axis=1)
         return np.where(np.isfinite(sims), sims, 0.0).astype(np.float32)
