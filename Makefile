@@ -97,7 +97,7 @@ $(ARTIFACT)/model.pt: | $(STAMP)
 
 model: install $(ARTIFACT)/model.pt  ## train the served ID-free model into artifacts/ml100k-full (reused when present)
 
-eval: install  ## full vs tuned SASRec + baselines + time ablations, 5 seeds, paired tests -> reports/eval/ml100k-mm.{md,json,png} (hours; resumes from var/eval-runs)
+eval: install  ## full vs tuned SASRec + baselines + time ablations, 5 seeds, paired tests -> reports/eval/ml100k-mm.{md,json,png} (hours: prints its plan and expected duration, then progress per run; resumes from var/eval-runs)
 	$(PY) -m recmodel.evaluate --config recmodel/configs/eval_ml100k.yaml
 
 cold-start: install  ## cold-start protocol: time + random cold splits, models and baselines -> reports/eval/cold-start.{json,md} (~80 min)

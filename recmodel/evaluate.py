@@ -30,6 +30,7 @@ from typing import Any
 
 from recmodel.data.source import add_data_arguments, dataset_from_args
 from recmodel.evaluation.plan import EvalConfig, Resolver, data_variant, experiment_config, run_key, validated_drafts
+from recmodel.evaluation.progress import Progress, minutes_per_run, planned_runs
 from recmodel.evaluation.runs import WORKER, init_worker, save_run, worker_run
 from recmodel.settings import REPO_ROOT, RankerPaths
 from recmodel.training.config import ExperimentConfig, load_raw
@@ -103,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             spec = eval_cfg.spec(spec.base)
     started = time.perf_counter()
     trained: list[str] = []
+    minutes, source = minutes_per_run(cache, eval_cfg.expected_run_minutes)
+    progress = Progress(planned_runs(eval_cfg, names), 1 if args.report_only else eval_cfg.workers, minutes, source)
     pool = None
     if eval_cfg.workers > 1 and not args.report_only:
         pool = ProcessPoolExecutor(
@@ -197,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 continue
             if args.report_only or (path.exists() and not args.fresh):
                 finished.add(path)
+                progress.found_cached()
                 plan()
                 continue
             LOG.info("training %s seed %d (%d queued)", name, seed, len(queued))
@@ -204,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 save_run(path, worker_run(cfg, seed))
                 trained.append(f"{name} seed {seed}")
                 finished.add(path)
+                progress.finished(name, seed)
                 plan()
                 continue
             in_flight[pool.submit(worker_run, cfg, seed)] = (name, seed, path)
@@ -222,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             save_run(path, future.result())
             trained.append(f"{name} seed {seed}")
             finished.add(path)
+            progress.finished(name, seed)
         plan()
     jobs = final_jobs
     if pool is not None:

@@ -59,6 +59,9 @@ class EvalConfig(BaseModel):
     report_plot: Path | None = Field(None, description="PNG of the paired differences (default: beside the .md)")
     run_cache: Path = Path("var/eval-runs")
     workers: int = Field(1, ge=1, description="training processes run side by side (each single-threaded)")
+    expected_run_minutes: float = Field(
+        10.0, gt=0, description="minutes one training run takes, for the up-front estimate on an empty run cache"
+    )
     notes: str = Field("", description="free text appended to the markdown report")
 
     def spec(self, name: str) -> ModelSpec:

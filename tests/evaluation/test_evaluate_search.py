@@ -4,6 +4,7 @@ time-shuffled data variant, all on the same test users."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from recmodel import evaluate as evaluate_cli
 from tests.model.conftest import TINY
 
 
-def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthetic_root: Path, tmp_path: Path) -> None:
+def test_search_chooses_on_validation_and_ablations_start_from_the_choice(
+    synthetic_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     tiny = {
         **TINY,
         "name": "full",
@@ -44,8 +47,12 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthe
     (tmp_path / "eval.yaml").write_text(yaml.safe_dump(eval_cfg))
     args = ["--config", str(tmp_path / "eval.yaml"), "--data", str(synthetic_root / "ml100k-mm")]
     args += ["--features", str(synthetic_root / "features")]
-    evaluate_cli.main(args)
+    with caplog.at_level(logging.INFO, logger="recmodel.evaluate"):
+        evaluate_cli.main(args)
     report = json.loads((tmp_path / "r.json").read_text())
+    logged = caplog.text  # the plan up front (empty cache: the configured minutes per run), progress per run
+    assert "plan: 10 training runs, about 10 min each (expected_run_minutes" in logged
+    assert "progress: 1 of 10 runs done (0 cached)" in logged and "progress: 10 of 10 runs done" in logged
     runs = {p.name: json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")}
     # 2 + 2 candidates on seed 0, then the chosen ones on seed 1 (seed 0 reused), 1 + 2 + 1 ablation runs
     assert len(runs) == 4 + 2 + 4
@@ -89,6 +96,10 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(synthe
     assert "## Headline" in text and "## Configuration search" in text and "content_knn_both" in text
     assert (tmp_path / "r.png").exists()
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
-    evaluate_cli.main(args)  # everything cached: nothing retrained, the same report
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="recmodel.evaluate"):
+        evaluate_cli.main(args)  # everything cached: nothing retrained, the same report
+    assert "plan: 10 training runs" in caplog.text and "(median of 10 cached runs)" in caplog.text
+    assert "progress:" not in caplog.text
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")} == stamps
     assert json.loads((tmp_path / "r.json").read_text())["paired"] == report["paired"]
