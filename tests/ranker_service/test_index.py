@@ -258,3 +258,15 @@ def test_a_few_outliers_do_not_stretch_the_norm_bound() -> None:
     assert index._ann.bound < 2 * np.linalg.norm(vectors[2:], axis=1).max()
     assert [r.item_ids for r in index.search(users, [SearchQuery(user=b, k=1) for b in range(2)])] == [["i0"], ["i1"]]
     assert recall_at_10(index, users, vectors, ids) >= 0.95
+
+
+def test_excluded_rows_are_masked_in_contiguous_and_strided_score_matrices() -> None:
+    from ranker.index.exact import mask_scores
+
+    excluded = [[0, 3], [], [1, 2, 4]]
+    for scores in (torch.zeros(3, 5), torch.zeros(5, 3).T):  # the second is a transposed (strided) view
+        mask_scores(scores, None, excluded)
+        expected = torch.zeros(3, 5)
+        for b, rows in enumerate(excluded):
+            expected[b, rows] = -torch.inf
+        assert torch.equal(scores, expected)
