@@ -33,7 +33,12 @@ class IndexConfig(BaseModel):
     ann_nlist: int = Field(
         0, ge=0, description="IVF lists; 0 = 4 x sqrt(N); at most one per 39 quantiser training vectors."
     )
-    ann_nprobe: int = Field(32, ge=1, description="IVF lists visited per query.")
+    ann_nprobe: int = Field(
+        48,
+        ge=1,
+        description="IVF lists visited per query (recall@10 vs exact at 1M bench items: 0.947 at 32, 0.967 at 48, "
+        "0.984 at 64; 0.87 / 1.12 / 1.24 ms per user in a batch of 128).",
+    )
     ann_shortlist: int = Field(128, ge=1, description="ANN candidates per query, re-scored exactly.")
     ann_train_sample: int = Field(100_000, ge=1000, description="Most vectors used to train the IVF quantiser.")
     ann_norm_headroom: float = Field(
