@@ -1,5 +1,5 @@
 """The served model is recmodel's ``ServingModel`` itself (no adapter): loading it for the service, and the service's
-two conversions from a history batch (domain names) to the model's arrays."""
+conversion of a history batch (domain names) to the model's arrays."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def _domain_of(model: ServingModel) -> dict[str, int]:
     return {name: i for i, name in enumerate(model.domain_names)}
 
 
-def user_vectors(model: ServingModel, batch: HistoryBatch) -> np.ndarray:
-    """(B, dim) float32 user vectors in one forward pass, from the history items' cached item vectors; the empty or
+def user_vectors(model: ServingModel, batch: HistoryBatch) -> tuple[np.ndarray, np.ndarray | None]:
+    """(B, dim) float32 user vectors in one forward pass, from the history items' cached item vectors, and the
+    (B, L) float32 repeat bias each history position adds to its item's score (None without one); the empty or
     an unknown domain name is the default domain 0."""
     index = _domain_of(model)
     width = batch.times_ms.shape[1]
@@ -56,12 +57,7 @@ def user_vectors(model: ServingModel, batch: HistoryBatch) -> np.ndarray:
     for b, names in enumerate(batch.domains):
         domains[b, : len(names)] = [index.get(n, 0) for n in names]
     targets = np.array([index.get(t, 0) for t in batch.target_domains], dtype=np.int64)
-    out = model.user_vectors_from_item_vectors(
+    users, bias = model.user_vectors_and_history_bias(
         batch.item_vectors, batch.times_ms, batch.lengths, batch.request_ms, domains, targets
     )
-    return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def history_bias(model: ServingModel, batch: HistoryBatch) -> np.ndarray | None:
-    """(B, L) float32 repeat bias each history position adds to its item's score; None without one."""
-    return model.history_bias(batch.times_ms, batch.lengths, batch.request_ms)
+    return np.ascontiguousarray(users, dtype=np.float32), bias

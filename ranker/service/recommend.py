@@ -21,7 +21,7 @@ from ranker.service.batcher import MicroBatcher
 from ranker.service.compute import ComputeWorker
 from ranker.service.history import HistoryBatch, UsableHistory, assemble, merge_events, usable_history
 from ranker.service.metrics import RankerMetrics
-from ranker.service.model import history_bias, user_vectors
+from ranker.service.model import user_vectors
 from ranker.service.new_items import NewItemContenders, NewItems
 from ranker.service.popularity import PopularityRanker
 from ranker.service.repeat import history_item_bias, merge_history, search_without
@@ -175,7 +175,7 @@ class RecommendPipeline:
                 [batch[i].query.target_domain for i in personal],
                 vectors,
             )
-            users = user_vectors(state.model, hist)
+            users, bias = user_vectors(state.model, hist)
             encoded = time.perf_counter()
             stage["history_model"].observe(encoded - begun)
             hits, misses = state.model.take_history_cache_counts()
@@ -183,7 +183,7 @@ class RecommendPipeline:
             self._metrics.history_cache.labels("miss").inc(misses)
             queries = [self._search_query(j, batch[i].query, histories[i]) for j, i in enumerate(personal)]
             new = self._new_items(state)
-            results = self._search(state, users, queries, [histories[i] for i in personal], hist, new)
+            results = self._search(state, users, bias, queries, [histories[i] for i in personal], hist, new)
             stage["scoring"].observe(time.perf_counter() - encoded)
             for i, result in zip(personal, results, strict=True):
                 scored = self._answer(state, batch[i].query, histories[i], user_state_down)
@@ -215,14 +215,14 @@ class RecommendPipeline:
     def _search(
         state: ServingState,
         users: np.ndarray,
+        bias: np.ndarray | None,
         queries: list[SearchQuery],
         histories: list[UsableHistory],
         batch: HistoryBatch,
         new: NewItems | None,
     ) -> list[SearchResult]:
         """Top-k per query; items whose score has a term outside the dot product (history items with a repeat
-        bias, new items with a closest-item content match) are scored apart and merged in."""
-        bias = history_bias(state.model, batch)
+        bias ``bias`` (B, L), new items with a closest-item content match) are scored apart and merged in."""
         boost = state.model.boost
         contenders = None
         if boost is not None and boost.exact and new is not None and len(new):

@@ -25,6 +25,7 @@ training item table stored in the artifact. All calls run under a lock, so one i
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +37,9 @@ from recmodel.model.artifact import load_artifact
 from recmodel.model.catalogue import Catalogue
 from recmodel.model.history_cache import HistoryStateCache, history_key
 from recmodel.model.new_item_boost import NewItemBoost
-from recmodel.model.recommender import ItemInputs, Recommender, SequenceInputs, request_times
+from recmodel.model.recommender import ItemInputs, Recommender, SequenceInputs
 from recmodel.model.serving_checks import check_times
+from recmodel.model.serving_sequence import sequence_inputs
 
 
 class ServingModel:
@@ -68,6 +70,7 @@ class ServingModel:
         self.text_dim = model.cfg.text_dim
         self.image_dim = model.cfg.image_dim
         self.domain_names = list(domain_names)
+        self._inputs = functools.partial(sequence_inputs, max_len=self.max_len, domain_count=len(self.domain_names))
         self._item_index = {item: i for i, item in enumerate(catalogue.item_ids)}
         trained = catalogue.trained if catalogue.trained is not None else np.ones(len(catalogue), dtype=bool)
         # dual-path artifacts: items with training events carry their residual, every other item is content alone
@@ -227,11 +230,27 @@ class ServingModel:
                 for col, item in enumerate(list(ids)[:length]):
                     rows[row, col] = self._residual_rows.get(item, -1)
             items = replace(items, index=torch.from_numpy(rows))
-        seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
+        seq, keep, lengths_t = self._inputs(times, lengths, request, domains, target_domain)
         codes = self._history_codes(history_text, history_image, history_has_text, history_has_image)
         with self._lock, torch.inference_mode():
             users = self._encode(self._model.item_vectors(items), seq, keep, lengths_t)
         return self._with_boost(users, codes, lengths)
+
+    def user_vectors_and_history_bias(
+        self,
+        history_vectors: np.ndarray,
+        timestamps_ms: np.ndarray,
+        lengths: np.ndarray,
+        request_time_ms: np.ndarray,
+        domains: np.ndarray | None = None,
+        target_domain: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`user_vectors_from_item_vectors` and :meth:`history_bias` of one batch, whose sequence inputs are
+        built and checked once."""
+        times, lengths, request = check_times(timestamps_ms, lengths, request_time_ms)
+        seq, keep, lengths_t = self._inputs(times, lengths, request, domains, target_domain)
+        users = self._users_from_vectors(history_vectors, times, lengths, seq, keep, lengths_t)
+        return users, self._history_bias(seq, keep, times.shape)
 
     def user_vectors_from_item_vectors(
         self,
@@ -249,13 +268,24 @@ class ServingModel:
         projecting every history position on each request. Same result as the raw-feature path.
         """
         times, lengths, request = check_times(timestamps_ms, lengths, request_time_ms)
+        seq, keep, lengths_t = self._inputs(times, lengths, request, domains, target_domain)
+        return self._users_from_vectors(history_vectors, times, lengths, seq, keep, lengths_t)
+
+    def _users_from_vectors(
+        self,
+        history_vectors: np.ndarray,
+        times: np.ndarray,
+        lengths: np.ndarray,
+        seq: SequenceInputs,
+        keep: torch.Tensor,
+        lengths_t: torch.Tensor,
+    ) -> np.ndarray:
         b, length = times.shape
         vectors = np.asarray(history_vectors, dtype=np.float32)
         if vectors.shape != (b, length, self.dim):
             raise ValueError(f"history_vectors: expected shape {(b, length, self.dim)}, got {vectors.shape}")
         if not np.isfinite(vectors).all():
             raise ValueError("history_vectors: NaN or infinite values")
-        seq, keep, lengths_t = self._sequence(times, lengths, request, domains, target_domain)
         width = self._model.cfg.user_dim  # the boost columns, if any, are not model inputs
         codes = None
         if self._boost is not None and self._boost.content is not None:  # the middle block: every item's code
@@ -274,40 +304,17 @@ class ServingModel:
         if self._model.repeat_bias is None:
             return None
         times, lengths, request = check_times(timestamps_ms, lengths, request_time_ms)
-        seq, keep, _ = self._sequence(times, lengths, request, None, None)
+        seq, keep, _ = self._inputs(times, lengths, request, None, None)
+        return self._history_bias(seq, keep, times.shape)
+
+    def _history_bias(self, seq: SequenceInputs, keep: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray | None:
+        if self._model.repeat_bias is None:
+            return None
         with self._lock, torch.inference_mode():
             bias = self._model.repeat_bias.last_position(seq.times_ms, seq.mask, seq.request_ms[:, -1])
-        out = np.zeros(times.shape, dtype=np.float32)
+        out = np.zeros(shape, dtype=np.float32)
         np.put_along_axis(out, keep.numpy(), bias.numpy().astype(np.float32), axis=1)
         return out
-
-    def _sequence(
-        self,
-        times: np.ndarray,
-        lengths: np.ndarray,
-        request: np.ndarray,
-        domains: np.ndarray | None,
-        target_domain: np.ndarray | None,
-    ) -> tuple[SequenceInputs, torch.Tensor, torch.Tensor]:
-        """(sequence inputs of the kept positions, kept positions (B, W), lengths capped at max_len)."""
-        b, length = times.shape
-        dom = np.zeros((b, length), dtype=np.int64) if domains is None else np.asarray(domains, dtype=np.int64)
-        tgt = np.zeros(b, dtype=np.int64) if target_domain is None else np.asarray(target_domain, dtype=np.int64)
-        for name, arr, shape in (("domains", dom, (b, length)), ("target_domain", tgt, (b,))):
-            if arr.shape != shape or (arr < 0).any() or (arr >= len(self.domain_names)).any():
-                raise ValueError(f"{name}: expected shape {shape} with indices < {len(self.domain_names)}")
-        keep = self._recent_positions(lengths, length)
-        lengths_t = torch.from_numpy(np.minimum(lengths, self.max_len))
-        times_t = torch.from_numpy(times.astype(np.int64)).gather(1, keep)
-        mask = torch.arange(keep.shape[1])[None, :] < lengths_t[:, None]
-        seq = SequenceInputs(
-            times_ms=times_t,
-            mask=mask,
-            request_ms=request_times(times_t, lengths_t, torch.from_numpy(request.astype(np.int64))),
-            domains=torch.from_numpy(dom).gather(1, keep),
-            target_domains=torch.from_numpy(tgt).unsqueeze(1).expand(-1, keep.shape[1]).contiguous(),
-        )
-        return seq, keep, lengths_t
 
     def _encode(
         self, projected: list[torch.Tensor], seq: SequenceInputs, keep: torch.Tensor, lengths_t: torch.Tensor
@@ -353,13 +360,6 @@ class ServingModel:
             last = (lengths_t - 1).view(-1, 1, 1).expand(-1, 1, terms.shape[-1])
             base += terms.gather(1, last).squeeze(1).numpy()
         return base
-
-    def _recent_positions(self, lengths: np.ndarray, length: int) -> torch.Tensor:
-        """(B, min(L, max_len)) positions of each row's most recent events, left-aligned."""
-        width = min(length, self.max_len)
-        start = np.maximum(lengths - self.max_len, 0)
-        pos = start[:, None] + np.arange(width)[None, :]
-        return torch.from_numpy(np.minimum(pos, length - 1))
 
     def _items(
         self,

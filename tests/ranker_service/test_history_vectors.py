@@ -61,7 +61,12 @@ def test_ranker_history_from_the_index_matches_the_offline_raw_path(model: Servi
     ]
     histories = [usable_history(e, index.row_of, model.max_len) for e in events]
     request = [int(times[b, lens[b] - 1]) + 60_000 for b in range(2)]
-    served = user_vectors(loaded, assemble(histories, request, ["", ""], index.vectors))
+    batch = assemble(histories, request, ["", ""], index.vectors)
+    served, bias = user_vectors(loaded, batch)
+    # the repeat bias comes with the user vectors, from the same sequence inputs: equal to the separate call's
+    alone = loaded.history_bias(batch.times_ms, batch.lengths, batch.request_ms)
+    assert bias is not None and alone is not None  # the test artifact has a repeat bias
+    np.testing.assert_array_equal(bias, alone)
     for b in range(2):
         n = int(lens[b])
         r = rows[b : b + 1, :n]
