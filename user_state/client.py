@@ -9,16 +9,30 @@ import grpc
 from kairos.service.channel import ChannelSettings, create_channel
 from kairos.v1 import user_state_pb2, user_state_pb2_grpc
 from user_state.events import Event, from_proto, to_proto
+from user_state.sequence_cache import DecodedSequences
+
+GET_SEQUENCES = "/kairos.v1.UserState/GetSequences"
 
 
 class UserStateClient:
     """Thin typed wrapper over the UserState stub; errors surface as grpc.aio.AioRpcError."""
 
-    def __init__(self, settings: ChannelSettings | str, default_timeout_s: float = 1.0) -> None:
+    def __init__(
+        self, settings: ChannelSettings | str, default_timeout_s: float = 1.0, sequence_cache_size: int = 0
+    ) -> None:
+        """``sequence_cache_size`` > 0: GetSequences replies are read as bytes and each user's decoded events are
+        reused while that user's bytes stay the same (``user_state.sequence_cache``); the lists returned are then
+        shared between calls and must not be modified."""
         self.settings = ChannelSettings(address=settings) if isinstance(settings, str) else settings
         self.default_timeout_s = default_timeout_s
         self.channel: grpc.aio.Channel = create_channel(self.settings)
         self.stub = user_state_pb2_grpc.UserStateStub(self.channel)
+        self.sequences = DecodedSequences(sequence_cache_size)
+        self._get_sequences_raw = self.channel.unary_unary(
+            GET_SEQUENCES,
+            request_serializer=user_state_pb2.GetSequencesRequest.SerializeToString,
+            response_deserializer=None,  # the reply's bytes, split and decoded by self.sequences
+        )
 
     async def __aenter__(self) -> UserStateClient:
         return self
@@ -72,8 +86,8 @@ class UserStateClient:
         request = user_state_pb2.GetSequencesRequest(
             user_ids=list(user_ids), filter=self._filter(limit, since_ms, until_ms, domain)
         )
-        reply = await self.stub.GetSequences(request, timeout=self._timeout(timeout_s))
-        return [[from_proto(e) for e in seq.events] for seq in reply.sequences]
+        reply: bytes = await self._get_sequences_raw(request, timeout=self._timeout(timeout_s))
+        return self.sequences.decode(reply)
 
     async def delete_user(self, user_id: str, timeout_s: float | None = None) -> int:
         """Delete a user; returns how many events were removed."""

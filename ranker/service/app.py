@@ -108,7 +108,11 @@ async def build_app(settings: RankerSettings) -> RankerApp:
             raise Unavailable(f"redis_url: cannot replay the item stream {settings.redis_stream}: {exc}") from exc
         feed.start_tailing(cursor, items.apply_entry)
 
-    user_state = UserStateClient(settings.user_state_channel(), default_timeout_s=settings.user_state.timeout_s)
+    user_state = UserStateClient(
+        settings.user_state_channel(),
+        default_timeout_s=settings.user_state.timeout_s,
+        sequence_cache_size=settings.user_state.sequence_cache_size,
+    )
     popularity = PopularityRanker(settings.popularity_half_life_s)
     popularity.seed(model.popularity())
     recommender = RecommendPipeline(settings, holder, user_state, worker, popularity, metrics)
