@@ -48,5 +48,5 @@ def bench_catalogue(model: ServingModel, n: int, users: int, seed: int = 0) -> B
         for u in range(users)
     ]
     history = assemble(histories, [T0 + 10**8] * users, [""] * users, vectors)
-    user_vectors = np.ascontiguousarray(served.user_vectors(model, history), dtype=np.float32)
+    user_vectors = np.ascontiguousarray(served.user_vectors(model, history)[0], dtype=np.float32)
     return BenchCatalogue(ids + [f"synthetic-{j}" for j in range(extra)], vectors, user_vectors)

@@ -186,3 +186,15 @@ def test_a_measured_size_drops_its_stale_keys_and_keeps_the_others(tmp_path) -> 
     import json
 
     assert json.loads(path.read_text()) == {"idle_p50_ms_100k": 16.2, "idle_p50_ms_1m": 7.4, "other": 1}
+
+
+def test_ann_recall_measure_runs_on_served_user_vectors(artifact: Path) -> None:
+    """bench/index_measures.recall_at_10 (the 1M row's recall) builds real user vectors through the ranker's own
+    history path: 1.0 for an exact index, a fraction for the ANN."""
+    from bench.index_measures import recall_at_10
+    from ranker.index import IndexConfig
+    from ranker.service.model import load_model
+
+    model = load_model(artifact)
+    assert recall_at_10(model, 3000, IndexConfig(exact_max_items=10_000, exact_prefilter="off"), users=8) == 1.0
+    assert 0.0 < recall_at_10(model, 3000, IndexConfig(exact_max_items=0, ann_nprobe=2), users=8) <= 1.0
