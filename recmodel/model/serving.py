@@ -9,6 +9,7 @@
                                                  timestamps_ms, lengths, request_time_ms)
     scores = users @ items.T                                              # higher is better
     bias = model.history_bias(timestamps_ms, lengths, request_time_ms)   # (B, L) or None, see below
+    users, bias = model.user_vectors_and_history_bias(items[h_rows], ...)  # both, sequence inputs built once
 
 Item vectors depend only on an item's content (text and image encoder outputs, either may be absent), so an
 item created after training is scorable as soon as it is encoded. The history of a user is given as the raw
