@@ -259,3 +259,32 @@ def test_compactor_crash_between_segment_and_ack_writes_nothing_twice(redis_url:
     with redis.Redis.from_url(redis_url) as client:
         assert client.xpending("kairos:event-log", "kairos-compactor")["pending"] == 0
     sink.close()
+
+
+def test_compactor_retention_deletes_old_output_but_never_its_newest_segment(redis_url: str, tmp_path: Path) -> None:
+    import redis
+
+    from user_state.event_log.redis_stream import RedisStreamSink
+
+    stream = f"kairos:event-log:{tmp_path.name}"
+    sink = RedisStreamSink(redis_url, EventLogSettings(redis_stream=stream))
+    sink.open()
+    events = [ev(f"u{k % 3}", f"e{k}", T0 + k) for k in range(40)]
+    sink.write(None, events)
+    out = tmp_path / "out"
+    bounded = Compactor(redis_url, out, stream=stream, segment_max_events=10, retention_max_bytes=1)
+    assert bounded.run(once=True) == 40
+    bounded.close()
+    kept = list_segments(out)
+    assert len(kept) == 1 and bounded.deleted == 3  # over any size bound, yet the newest stays
+    assert [r.event for r in iter_records(out)] == events[30:]
+    sink.write(None, [ev("u0", "late", T0 + 99)])
+    aged = Compactor(redis_url, out, stream=stream, segment_max_events=10, retention_days=1e-9)
+    time.sleep(0.01)
+    assert aged.run(once=True) == 1  # numbering continues from the newest segment kept
+    aged.close()
+    assert [r.lsn for r in iter_records(out)] == [41]  # the older segment is past ~0.1 ms of age: deleted
+    assert [r.event.event_id for r in iter_records(out)] == ["late"]
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.xpending(stream, "kairos-compactor")["pending"] == 0
+    sink.close()

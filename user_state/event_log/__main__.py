@@ -33,6 +33,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--segment-max-events", type=int, default=100_000)
     c.add_argument("--segment-max-age-s", type=float, default=60.0)
     c.add_argument("--once", action="store_true", help="exit once the stream holds nothing new")
+    c.add_argument(
+        "--retention-days", type=float, default=None, help="delete output segments older than this (default: keep)"
+    )
+    c.add_argument(
+        "--retention-max-bytes", type=int, default=None, help="delete the oldest output segments beyond this total"
+    )
     c.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     r = sub.add_parser("cat", help="print the events of a segment directory as JSON lines")
     r.add_argument("dir", type=Path)
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         consumer=args.consumer,
         segment_max_events=args.segment_max_events,
         segment_max_age_s=args.segment_max_age_s,
+        retention_days=args.retention_days,
+        retention_max_bytes=args.retention_max_bytes,
     )
 
     def stop(*_: object) -> None:

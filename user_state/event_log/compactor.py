@@ -25,6 +25,7 @@ from redis import exceptions as redis_errors
 from user_state.event_log.reader import SEALED_SUFFIX, list_segments
 from user_state.event_log.records import DELETE_USER, EVENT, Record, parquet_meta, stem, write_parquet
 from user_state.event_log.redis_stream import DELETED_FIELD, FIELD
+from user_state.event_log.retention import expired
 from user_state.events import Event, from_wire
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,12 @@ class Compactor:
         segment_max_age_s: float = 60.0,
         read_count: int = 5_000,
         block_ms: int = 1_000,
+        retention_days: float | None = None,
+        retention_max_bytes: int | None = None,
     ) -> None:
+        """``retention_days`` / ``retention_max_bytes``: after each segment, the oldest segments of ``out_dir`` past
+        that age or beyond that total size are deleted (never the newest, which the numbering continues from);
+        None keeps them."""
         self.client = redis.Redis.from_url(redis_url, socket_timeout=max(5.0, block_ms / 1000 + 5))
         self.out_dir = Path(out_dir)
         self.stream, self.group, self.consumer = stream, group, consumer
@@ -65,6 +71,9 @@ class Compactor:
         self._buffer: list[tuple[bytes, str, Event]] = []  # (stream id, kind, event or deletion row)
         self._buffer_since = 0.0
         self.written = 0
+        self.retention_ms = int(retention_days * 86_400_000) if retention_days else None
+        self.retention_max_bytes = retention_max_bytes
+        self.deleted = 0
 
     def _resume(self) -> None:
         """Numbering and the stream-id watermark from the newest segment already in `out_dir`."""
@@ -124,6 +133,18 @@ class Compactor:
         self.written += len(rows)
         log.info("compacted segment written", extra={"segment": path.name, "records": len(rows), "bytes": size})
         self._buffer = []
+        self.retain()
+
+    def retain(self) -> None:
+        """Delete the output's oldest segments beyond the retention age or size (never the newest)."""
+        if self.retention_ms is None and self.retention_max_bytes is None:
+            return
+        sealed = [(p, p.stat().st_size) for p in list_segments(self.out_dir)]
+        now_ms = int(time.time() * 1000)
+        for path in expired(sealed, self.retention_ms, self.retention_max_bytes, now_ms, keep_last=True):
+            path.unlink(missing_ok=True)
+            self.deleted += 1
+            log.info("compacted segment deleted by retention", extra={"segment": path.name})
 
     def run(self, once: bool = False, stop_after_s: float | None = None) -> int:
         """Compact until stopped (`once`: until the stream has nothing new); return events written."""

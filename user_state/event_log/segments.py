@@ -47,6 +47,7 @@ from user_state.event_log.reader import (  # the reading side, re-exported for t
     list_segments,
 )
 from user_state.event_log.records import EVENT, _record, entry_row, parquet_meta, stem, write_parquet
+from user_state.event_log.retention import expired
 from user_state.event_log.settings import EventLogSettings
 from user_state.events import Event, UserDeletion
 
@@ -236,15 +237,11 @@ class SegmentLog:
         try:
             with self._lock:
                 sealed = sorted(self._sealed.items())
-                total = sum(size for _, size in sealed)
-            cutoff = int(time.time() * 1000) - self.retention_ms if self.retention_ms is not None else None
-            for path, size in sealed:
-                too_big = self.retention_max_bytes is not None and total > self.retention_max_bytes
-                too_old = cutoff is not None and parquet_meta(path).get("last_logged_ms", 0) < cutoff
-                if not (too_big or too_old):
-                    break
+            now_ms = int(time.time() * 1000)
+            sizes = dict(sealed)
+            for path in expired(sealed, self.retention_ms, self.retention_max_bytes, now_ms, keep_last=False):
+                size = sizes[path]
                 path.unlink(missing_ok=True)
-                total -= size
                 with self._lock:
                     self._sealed.pop(path, None)
                 self.metrics.deleted.inc()
