@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     trained: list[str] = []
     minutes, source = minutes_per_run(cache, eval_cfg.expected_run_minutes)
-    progress = Progress(planned_runs(eval_cfg, names), 1 if args.report_only else eval_cfg.workers, minutes, source)
+    progress = Progress(planned_runs(eval_cfg, names), eval_cfg.workers, minutes, source, not args.report_only)
     pool = None
     if eval_cfg.workers > 1 and not args.report_only:
         pool = ProcessPoolExecutor(

@@ -54,10 +54,13 @@ def minutes_per_run(cache: Path, default: float) -> tuple[float, str]:
 class Progress:
     """Counts finished runs (trained or found cached) against the plan and logs the time left."""
 
-    def __init__(self, total: int, workers: int, minutes: float, source: str) -> None:
+    def __init__(self, total: int, workers: int, minutes: float, source: str, announce: bool = True) -> None:
+        """``announce``: log the plan now (not for a report written from the cache alone)."""
         self.total, self.workers, self.minutes = total, max(1, workers), minutes
         self.cached = self.trained = 0
         self.started = time.perf_counter()
+        if not announce:
+            return
         LOG.info(
             "plan: %d training runs, about %.0f min each (%s) with %d side by side: at most %s if none is cached",
             total,
