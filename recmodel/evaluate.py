@@ -31,6 +31,7 @@ from typing import Any
 from recmodel.data.source import add_data_arguments, dataset_from_args
 from recmodel.evaluation.plan import EvalConfig, Resolver, data_variant, experiment_config, run_key, validated_drafts
 from recmodel.evaluation.progress import Progress, minutes_per_run, planned_runs
+from recmodel.evaluation.quality_summary import with_related
 from recmodel.evaluation.runs import WORKER, init_worker, save_run, worker_run
 from recmodel.settings import REPO_ROOT, RankerPaths
 from recmodel.training.config import ExperimentConfig, load_raw
@@ -258,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "plot": plot_path.name,
         },
     )
+    try:
+        report["summary"] = with_related(report["summary"], eval_cfg.related_summaries, REPO_ROOT)
+    except FileNotFoundError as exc:
+        LOG.warning("summary without related reports: %s", exc)
     out_json = REPO_ROOT / eval_cfg.report_json
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(report, indent=2))

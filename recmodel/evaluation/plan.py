@@ -63,6 +63,11 @@ class EvalConfig(BaseModel):
         10.0, gt=0, description="minutes one training run takes, for the up-front estimate on an empty run cache"
     )
     notes: str = Field("", description="free text appended to the markdown report")
+    related_summaries: dict[str, Path] = Field(
+        default_factory=dict,
+        description="tag -> another evaluation's report JSON on the same data: its summary's ablation_* keys join "
+        "this summary as ablation_<tag>_<row>_* (each against its own report's reference)",
+    )
 
     def spec(self, name: str) -> ModelSpec:
         value = self.models[name]

@@ -3,7 +3,9 @@ dashboards and the README."""
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
 
 
 def no_images_drop(runs: list[dict]) -> float | None:
@@ -43,5 +45,43 @@ def summary(paired: dict[str, dict], runs: dict[str, list[dict]], reference: str
             f"ablation_{name}_p_value": diff["p_value"],
             f"ablation_{name}_seeds": diff["seeds"],
         }
+    reference_runs = runs.get(reference)
+    if reference_runs:
+        out[f"{reference}_masked_ndcg10_mean"] = statistics.fmean(
+            r["test"]["warm_masked"]["ndcg@10"] for r in reference_runs
+        )
     out["no_images_drop"] = {name: no_images_drop(rs) for name, rs in runs.items()}
+    return out
+
+
+def with_related(own: dict, related: dict[str, Path], root: Path = Path(".")) -> dict:
+    """``own`` plus the ``ablation_*`` keys of other reports' summaries (tag -> report JSON), renamed
+    ``ablation_<tag>_<row>_*``, and a ``related`` entry per tag saying which report and reference they come from.
+    Paths are relative to ``root``; a missing report raises FileNotFoundError naming it.
+
+    Used for ablations run in a separate evaluation (e.g. on the served rather than the searched configuration):
+    each keeps its own reference, so a merged delta is always *row minus that report's reference*.
+    """
+    out = {k: v for k, v in own.items() if k != "related"}
+    sources: dict[str, dict] = {}
+    for tag, path in related.items():
+        if not tag.isidentifier():
+            raise ValueError(f"related_summaries: tag {tag!r} must be a plain name (letters, digits, _)")
+        file = root / path
+        if not file.is_file():
+            raise FileNotFoundError(f"related_summaries.{tag}: no report at {file}")
+        theirs = json.loads(file.read_text())
+        found = theirs.get("summary") or {}
+        reference = theirs.get("context", {}).get("reference", "full")
+        for key, value in found.items():
+            if key.startswith("ablation_"):
+                out[f"ablation_{tag}_{key.removeprefix('ablation_')}"] = value
+        sources[tag] = {
+            "report": str(path),
+            "reference": reference,
+            "reference_masked_ndcg10_mean": found.get(f"{reference}_masked_ndcg10_mean"),
+            "no_images_drop": found.get("no_images_drop", {}),
+        }
+    if sources:
+        out["related"] = sources
     return out
