@@ -12,7 +12,9 @@ model). Popularity and content-kNN are scored on the same test users.
 
 Finished runs are cached under ``var/eval-runs/``, keyed by the model config, the seed and the data's content
 key (events, items, images and item features; see ``recmodel.training.experiment.PreparedData``), so an
-interrupted evaluation resumes and other data never reuses a run; ``--fresh`` ignores the cache. Any dataset of
+interrupted evaluation resumes and other data never reuses a run; ``--fresh`` ignores the cache. With
+``run_archive:`` each finished run is also kept, compact, in a committed folder, read when the cache lacks it (a
+fresh clone rebuilds the report with ``--report-only``). Any dataset of
 docs/data-contract.md: ``--data`` / ``--events`` / ``--items``.
 """
 
@@ -32,6 +34,7 @@ from recmodel.data.source import add_data_arguments, dataset_from_args
 from recmodel.evaluation.plan import EvalConfig, Resolver, data_variant, experiment_config, run_key, validated_drafts
 from recmodel.evaluation.progress import Progress, minutes_per_run, planned_runs
 from recmodel.evaluation.quality_summary import with_related
+from recmodel.evaluation.run_store import RunStore
 from recmodel.evaluation.runs import WORKER, init_worker, save_run, worker_run
 from recmodel.settings import REPO_ROOT, RankerPaths
 from recmodel.training.config import ExperimentConfig, load_raw
@@ -90,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if data.source.name not in Path(eval_cfg.report_json).name:
         LOG.warning("the report %s does not name dataset %s: pass --report", eval_cfg.report_json, data.source.name)
     cache = REPO_ROOT / eval_cfg.run_cache
-    cache.mkdir(parents=True, exist_ok=True)
+    store = RunStore(cache, REPO_ROOT / eval_cfg.run_archive if eval_cfg.run_archive else None)
 
     def job(name: str, seed: int, raw: dict) -> tuple[str, int, ExperimentConfig, Path]:
         cfg = experiment_config(raw, name, seed)
@@ -141,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     def decide(n: str) -> None:
         rows: list[dict[str, Any]] = []
         for i, (_, _, _, path) in enumerate(candidate_jobs[n]):
-            run = json.loads(path.read_text()) if path.exists() else None
+            run = store.load(path.name)
             rows.append(
                 {
                     "candidate": i,
@@ -199,14 +202,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             _, (name, seed, cfg, path) = queued.pop(0)
             if path in finished or any(path == f[2] for f in in_flight.values()):
                 continue
-            if args.report_only or (path.exists() and not args.fresh):
+            if args.report_only or (store.has(path.name) and not args.fresh):
                 finished.add(path)
                 progress.found_cached()
                 plan()
                 continue
             LOG.info("training %s seed %d (%d queued)", name, seed, len(queued))
             if pool is None:
-                save_run(path, worker_run(cfg, seed))
+                save_run(store, path.name, worker_run(cfg, seed))
                 trained.append(f"{name} seed {seed}")
                 finished.add(path)
                 progress.finished(name, seed)
@@ -225,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
         for future in done:
             name, seed, path = in_flight.pop(future)
-            save_run(path, future.result())
+            save_run(store, path.name, future.result())
             trained.append(f"{name} seed {seed}")
             finished.add(path)
             progress.finished(name, seed)
@@ -236,8 +239,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs: dict[str, list[dict]] = {n: [] for n in names}
     missing = [f"{n} (search undecided)" for n in names if resolver.raw(n) is None]
     for name, seed, _, path in jobs:
-        if path.exists():
-            runs[name].append(json.loads(path.read_text()))
+        run = store.load(path.name)
+        if run is not None:
+            runs[name].append(run)
         else:
             missing.append(f"{name} seed {seed}")
     names = [n for n in names if runs[n]]

@@ -58,6 +58,11 @@ class EvalConfig(BaseModel):
     report_markdown: Path = Path("reports/eval/ml100k-mm.md")
     report_plot: Path | None = Field(None, description="PNG of the paired differences (default: beside the .md)")
     run_cache: Path = Path("var/eval-runs")
+    run_archive: Path | None = Field(
+        None,
+        description="committed folder of compact run records (recmodel/evaluation/run_store.py): read when the "
+        "cache lacks a run, written for every finished run, so a fresh clone rebuilds the report and resumes",
+    )
     workers: int = Field(1, ge=1, description="training processes run side by side (each single-threaded)")
     expected_run_minutes: float = Field(
         10.0, gt=0, description="minutes one training run takes, for the up-front estimate on an empty run cache"

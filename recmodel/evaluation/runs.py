@@ -3,7 +3,6 @@ the worker side of ``python -m recmodel.evaluate`` (one process per worker, data
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ import numpy as np
 from recmodel.data.source import ResolvedDataset
 from recmodel.data.splits import Split
 from recmodel.evaluation.plan import data_variant
+from recmodel.evaluation.run_store import RunStore
 from recmodel.metrics import ranking_metrics
 from recmodel.model.catalogue import Catalogue
 from recmodel.training.config import ExperimentConfig
@@ -64,10 +64,9 @@ def train_and_test(cfg: ExperimentConfig, seed: int, split: Split, catalogue: Ca
     }
 
 
-def save_run(path: Path, run: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(run, indent=2))
-    tmp.replace(path)
+def save_run(store: RunStore, name: str, run: dict) -> None:
+    """Keep a finished run (cache and archive) and log its headline numbers."""
+    store.save(name, run)
     LOG.info(
         "%s seed %d: %.0fs, best epoch %d/%d, valid masked ndcg@10 %.4f, warm masked ndcg@10 %.4f, warm %.4f",
         run["model"],

@@ -1,5 +1,5 @@
 """The evaluation harness: validation-only search, rows built on another row's choice, per-model max_len and the
-time-shuffled data variant, all on the same test users."""
+time-shuffled data variant, all on the same test users; a report rebuilt from the committed run archive alone."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(
         "report_json": str(tmp_path / "r.json"),
         "report_markdown": str(tmp_path / "r.md"),
         "run_cache": str(tmp_path / "runs"),
+        "run_archive": str(tmp_path / "archive"),
     }
     (tmp_path / "eval.yaml").write_text(yaml.safe_dump(eval_cfg))
     args = ["--config", str(tmp_path / "eval.yaml"), "--data", str(synthetic_root / "ml100k-mm")]
@@ -103,3 +104,11 @@ def test_search_chooses_on_validation_and_ablations_start_from_the_choice(
     assert "progress:" not in caplog.text
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")} == stamps
     assert json.loads((tmp_path / "r.json").read_text())["paired"] == report["paired"]
+    # a fresh clone: no run cache, only the committed archive of compact runs; the report comes back the same
+    assert len(list((tmp_path / "archive").glob("*.json.gz"))) == 10
+    for path in (tmp_path / "runs").glob("*.json"):
+        path.unlink()
+    evaluate_cli.main([*args, "--report-only"])
+    rebuilt = json.loads((tmp_path / "r.json").read_text())
+    assert rebuilt["paired"] == report["paired"] and rebuilt["summary"] == report["summary"]
+    assert rebuilt["new_item_boost_beta"] == report["new_item_boost_beta"]
