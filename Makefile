@@ -97,8 +97,10 @@ $(ARTIFACT)/model.pt: | $(STAMP)
 
 model: install $(ARTIFACT)/model.pt  ## train the served ID-free model into artifacts/ml100k-full (reused when present)
 
-eval: install  ## full vs tuned SASRec + baselines + time ablations, 5 seeds, paired tests -> reports/eval/ml100k-mm.{md,json,png} (hours: prints its plan and expected duration, then progress per run; resumes from var/eval-runs)
+eval: install  ## full vs tuned SASRec + baselines, then the time/MoE/patchy-poster ablations on the served config, 5 seeds, paired tests -> reports/eval/ml100k-mm{,-time}.{md,json,png} (hours: each step prints its plan and expected duration, then progress per run; resumes from var/eval-runs and the committed reports/eval/runs)
 	$(PY) -m recmodel.evaluate --config recmodel/configs/eval_ml100k.yaml
+	$(PY) -m recmodel.evaluate --config recmodel/configs/eval_ml100k_time.yaml
+	$(PY) -m recmodel.evaluation.summary_merge --config recmodel/configs/eval_ml100k.yaml
 
 cold-start: install  ## cold-start protocol: time + random cold splits, models and baselines -> reports/eval/cold-start.{json,md} (~80 min)
 	$(PY) -m recmodel.evaluation.cold_start --config recmodel/configs/eval_cold_start.yaml
