@@ -34,11 +34,6 @@ def search_without(query: SearchQuery, scored_apart: Iterable[str]) -> SearchQue
     return replace(query, exclude_ids=query.exclude_ids | frozenset(scored_apart))
 
 
-def search_without_history(query: SearchQuery, history: UsableHistory) -> SearchQuery:
-    """``query`` with the history's items also excluded (they are scored by :func:`merge_history`)."""
-    return search_without(query, history.item_ids)
-
-
 def merge_history(
     result: SearchResult,
     user: np.ndarray,

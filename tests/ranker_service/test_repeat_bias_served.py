@@ -13,7 +13,7 @@ import torch
 from kairos.v1 import ranker_pb2
 from ranker.index import SearchQuery, SearchResult
 from ranker.service.history import UsableHistory
-from ranker.service.repeat import history_item_bias, merge_history, search_without_history
+from ranker.service.repeat import history_item_bias, merge_history, search_without
 from recmodel.model.artifact import MODEL_CONFIG, WEIGHTS
 from recmodel.model.serving import ServingModel
 from tests.ranker_service.conftest import RankerFactory, copy_artifact
@@ -34,7 +34,7 @@ def test_merge_history_ranks_history_items_by_score_plus_bias() -> None:
     user = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)  # plain scores: a 1, b 2, c 3, d 4
     h = _history(["a", "b"], [0, 1])
     query = SearchQuery(user=0, k=3)
-    searched = search_without_history(query, h)
+    searched = search_without(query, h.item_ids)
     assert searched.exclude_ids == {"a", "b"} and searched.k == 3
     result = SearchResult(["d", "c"], np.array([4.0, 3.0], dtype=np.float32))
     up = merge_history(result, user, vectors, {"a": (0, 10.0), "b": (1, -10.0)}, query)
