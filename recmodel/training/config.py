@@ -62,6 +62,14 @@ class MaskedTerm(Term):
     ratio: float = Field(0.3, gt=0.0, lt=1.0, description="fraction of positions masked or replaced")
 
 
+class ContentContest(Term):
+    """Defaults of the content-contest loss (off unless enabled)."""
+
+    enabled: bool = False
+    weight: float = Field(0.5, ge=0.0)
+    temperature: float = Field(1.0, gt=0.0)
+
+
 FULL_SOFTMAX_MAX_ITEMS = 10_000
 
 
@@ -111,6 +119,11 @@ class LossConfig(_Strict):
         description="model.item_residual: per-step share of items scored without their residual, as new items are "
         "(DropoutNet-style), so the content path alone must rank well",
     )
+    content_contest: ContentContest = Field(
+        default_factory=lambda: ContentContest(),
+        description="model.item_residual: a second next-item softmax in which every item is scored by its content "
+        "vector alone (no residual), as new items compete with each other; logits divided by the temperature",
+    )
     modality_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="per-position chance to drop a modality")
     step_modality_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="per-step chance to drop one content modality from every item"
@@ -124,18 +137,21 @@ class LossConfig(_Strict):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Dumps leave out the sampled-softmax settings added later while they hold their defaults, so configs
-        written before them (and run caches keyed by the dump, recmodel.evaluate) keep their keys."""
+        """Dumps leave out the settings added later (sampled softmax, content contest) while they hold their
+        defaults, so configs written before them (and run caches keyed by the dump, recmodel.evaluate) keep their
+        keys."""
         data = handler(self)
         for key in _LATER_DEFAULTS:
-            if key in data and getattr(self, key) == type(self).model_fields[key].default:
+            if key in data and getattr(self, key) == type(self).model_fields[key].get_default(
+                call_default_factory=True
+            ):
                 del data[key]
         if self.sampled_row_adam and self.softmax != "sampled":  # keyed only where it is known to apply
             data.pop("sampled_row_adam", None)
         return data
 
 
-_LATER_DEFAULTS = ("full_softmax_max_items", "sampled_proposal")
+_LATER_DEFAULTS = ("full_softmax_max_items", "sampled_proposal", "content_contest")
 
 
 def _mean_only() -> list[Literal["mean", "max"]]:

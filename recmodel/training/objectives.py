@@ -93,6 +93,10 @@ class TrainingObjective(nn.Module):
             rank_targets, rank_allowed = zeros, None
         out["main"] = main
         total = main
+        if cfg.content_contest.enabled and model.residual is not None:
+            contest = self._content_contest(catalogue, users, targets, allowed, step)
+            out["content_contest"] = contest
+            total = total + cfg.content_contest.weight * contest
 
         if cfg.balance.enabled and len(names) > 1:
             pick = torch.randperm(len(targets))[:_MAX_BALANCE]
@@ -201,6 +205,24 @@ class TrainingObjective(nn.Module):
         bias = self.model.repeat_bias.pair_bias(seq.times_ms, mask, seq.request_ms)  # (B, L, L)
         items = batch.items.unsqueeze(1).expand_as(bias)
         return add_repeat_bias(logits, items[mask], bias[mask])
+
+    def _content_contest(
+        self,
+        catalogue: ItemInputs,
+        users: list[torch.Tensor],
+        targets: torch.Tensor,
+        allowed: torch.Tensor,
+        step: StepItems | None,
+    ) -> torch.Tensor:
+        """Next-item cross-entropy with every item scored by its content vector alone (no residual)."""
+        rows = len(allowed) if step is None else len(step.candidates)
+        content = self.model.item_vectors(catalogue, residual_keep=torch.zeros(rows, dtype=torch.bool))
+        t = self.cfg.content_contest.temperature
+        if step is None:
+            logits = sum(u @ c.T for u, c in zip(users, content, strict=True)) / t
+            return full_softmax_ce(logits, targets, allowed)
+        raw = sum(step.scores(u, c, targets) for u, c in zip(users, content, strict=True)) / t
+        return F.cross_entropy(step.corrected(raw, targets), torch.zeros(len(targets), dtype=torch.long))
 
     def _drop_catalogue_modality(self, catalogue: ItemInputs, names: list[str]) -> ItemInputs:
         """Training-time whole-modality dropout: for this step one content modality is absent for every item,
