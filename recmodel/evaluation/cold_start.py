@@ -34,6 +34,7 @@ from recmodel.evaluation.cold_start_runs import (
     prepare_run,
     split_config,
 )
+from recmodel.evaluation.run_store import RunStore
 from recmodel.settings import REPO_ROOT, RankerPaths
 from recmodel.training.config import ExperimentConfig, load_experiment, load_raw
 from recmodel.training.experiment import prepare_dataset
@@ -65,6 +66,9 @@ class ColdStartConfig(BaseModel):
     report_json: Path = Path("reports/eval/cold-start.json")
     report_markdown: Path = Path("reports/eval/cold-start.md")
     run_cache: Path = Path("var/eval-runs/cold-start")
+    run_archive: Path | None = Field(
+        None, description="committed folder of the finished runs, gzipped (recmodel/evaluation/run_store.py)"
+    )
     workers: int = Field(2, ge=1)
     minutes_per_training: float = Field(9.0, gt=0, description="for the duration printed up front")
     notes: str = ""
@@ -132,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     source, fingerprint = prepared.source, prepared.key[:16]
     LOG.info("data: %s (%s, key %s) from %s", source.name, source.format, fingerprint, source.events)
     cache = REPO_ROOT / cfg.run_cache
-    cache.mkdir(parents=True, exist_ok=True)
+    store = RunStore(cache, REPO_ROOT / cfg.run_archive if cfg.run_archive else None)
 
     jobs: list[tuple[str, RunSpec, ExperimentConfig, Path]] = []
     seen_splits: set[tuple[str, int]] = set()
@@ -145,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             run_cfg = split_config(experiments[name], spec)
             key = _key({"cfg": run_cfg.model_dump(mode="json"), "data": fingerprint})
             jobs.append((name, spec, experiments[name], cache / f"{name}-{spec.label}-{key}.json"))
-    todo = [] if args.report_only else [j for j in jobs if args.fresh or not j[3].exists()]
+    todo = [] if args.report_only else [j for j in jobs if args.fresh or not store.has(j[3].name)]
     trainings = sum(1 for j in todo if j[0] != BASELINES)
     expected = trainings * cfg.minutes_per_training / workers
     LOG.info(
@@ -165,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for future in as_completed(futures):
             kind, spec, path = futures[future]
             result = future.result() | {"kind": kind, "spec": spec.__dict__}
-            path.write_text(json.dumps(result))
+            store.save(path.name, result)
             done += 1
             LOG.info(
                 "[%d/%d] %s on %s done in %.0fs (%.1f min elapsed)",
@@ -176,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 result["seconds"],
                 (time.perf_counter() - started) / 60,
             )
-    results = [json.loads(path.read_text()) for *_, path in jobs if path.exists()]
+    results = [r for *_, path in jobs if (r := store.load(path.name)) is not None]
     report = aggregate(results, cfg.primary, [s for s in cfg.splits])
     report["notes"] = cfg.notes
     out_json = REPO_ROOT / cfg.report_json

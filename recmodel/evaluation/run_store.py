@@ -58,5 +58,5 @@ class RunStore:
         _atomic_write(self.cache / name, json.dumps(run, indent=2).encode())
         archived = self._archived(name)
         if archived is not None:
-            body = json.dumps(compact(run), separators=(",", ":"), sort_keys=True).encode()
+            body = json.dumps(compact(run), separators=(",", ":")).encode()  # key order kept: reports rely on it
             _atomic_write(archived, gzip.compress(body, mtime=0))

@@ -1,5 +1,6 @@
 """`python -m recmodel.evaluation.cold_start` end to end on the synthetic dataset: every split, system and summary
-key is reported, cached runs are reused, and switching the data never reuses a cached run."""
+key is reported, cached runs are reused (from the cache or the committed archive), and switching the data never
+reuses a cached run."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def _config(tmp_path: Path) -> Path:
         "report_json": str(tmp_path / "out" / "cold-start.json"),
         "report_markdown": str(tmp_path / "out" / "cold-start.md"),
         "run_cache": str(tmp_path / "runs"),
+        "run_archive": str(tmp_path / "archive"),
         "workers": 1,
     }
     path = tmp_path / "eval.yaml"
@@ -68,6 +70,14 @@ def test_cold_start_cli_reports_every_split_and_reuses_only_matching_runs(synthe
     stamps = {p: p.stat().st_mtime_ns for p in runs}
     cold_start.main(args)  # everything cached: nothing recomputed
     assert {p: p.stat().st_mtime_ns for p in runs} == stamps
+    # a fresh clone: no run cache, the committed archive only; the report is rebuilt the same
+    assert len(list((tmp_path / "archive").glob("*.json.gz"))) == len(runs)
+    shutil.move(tmp_path / "runs", tmp_path / "runs-aside")
+    cold_start.main([*args, "--report-only"])
+    rebuilt = json.loads((tmp_path / "out" / "cold-start.json").read_text())["splits"]
+    assert json.dumps(rebuilt) == json.dumps(report["splits"])  # NaN-safe, order included
+    shutil.rmtree(tmp_path / "runs")
+    shutil.move(tmp_path / "runs-aside", tmp_path / "runs")
     # other events in the same folder: every run is recomputed under a new key, none of the old ones is read
     events = pd.read_csv(data / "interactions.csv")
     events.iloc[: len(events) // 2].to_csv(data / "interactions.csv", index=False)
