@@ -74,6 +74,13 @@ class EvalConfig(BaseModel):
         "this summary as ablation_<tag>_<row>_* (each against its own report's reference)",
     )
 
+    @model_validator(mode="after")
+    def _plain_tags(self) -> EvalConfig:
+        for tag in self.related_summaries:
+            if not tag.isidentifier():
+                raise ValueError(f"related_summaries: tag {tag!r} must be a plain name (letters, digits, _)")
+        return self
+
     def spec(self, name: str) -> ModelSpec:
         value = self.models[name]
         return ModelSpec(config=value) if isinstance(value, str) else value

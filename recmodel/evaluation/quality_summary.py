@@ -65,8 +65,6 @@ def with_related(own: dict, related: dict[str, Path], root: Path = Path(".")) ->
     out = {k: v for k, v in own.items() if k != "related"}
     sources: dict[str, dict] = {}
     for tag, path in related.items():
-        if not tag.isidentifier():
-            raise ValueError(f"related_summaries: tag {tag!r} must be a plain name (letters, digits, _)")
         file = root / path
         if not file.is_file():
             raise FileNotFoundError(f"related_summaries.{tag}: no report at {file}")

@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from kairos.durable import write_bytes_atomic
 
 
 def compact(run: dict) -> dict:
     """``run`` without the boost's selection table (its chosen beta and setting stay)."""
     boost = {k: v for k, v in (run.get("new_item_boost") or {}).items() if k != "selection"}
     return run | {"new_item_boost": boost}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 class RunStore:
@@ -55,8 +47,8 @@ class RunStore:
 
     def save(self, name: str, run: dict) -> None:
         """Write the full record to the cache and a compact one to the archive (each atomically)."""
-        _atomic_write(self.cache / name, json.dumps(run, indent=2).encode())
+        write_bytes_atomic(self.cache / name, json.dumps(run, indent=2).encode())
         archived = self._archived(name)
         if archived is not None:
             body = json.dumps(compact(run), separators=(",", ":")).encode()  # key order kept: reports rely on it
-            _atomic_write(archived, gzip.compress(body, mtime=0))
+            write_bytes_atomic(archived, gzip.compress(body, mtime=0))

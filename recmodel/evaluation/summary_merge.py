@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from kairos.durable import write_bytes_atomic
 from recmodel.evaluation.plan import EvalConfig
 from recmodel.evaluation.quality_summary import with_related
 from recmodel.settings import REPO_ROOT
@@ -29,10 +28,7 @@ def merge(config: Path, root: Path = REPO_ROOT) -> dict:
         raise FileNotFoundError(f"report_json: no report at {target}; run the evaluation first")
     report = json.loads(target.read_text())
     report["summary"] = with_related(report.get("summary") or {}, eval_cfg.related_summaries, root)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, target)
+    write_bytes_atomic(target, json.dumps(report, indent=2).encode())
     return report["summary"]
 
 

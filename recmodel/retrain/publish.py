@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kairos.durable import fsync_dir
+from kairos.durable import fsync_dir, write_bytes_atomic
 
 STAGING = ".staging"
 PUBLISHED_FILE = "published.json"  # in the artifacts root: the last publication (survives report dirs)
@@ -119,7 +119,4 @@ def write_json_atomic(path: Path, payload: object) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode())
